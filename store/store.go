@@ -37,7 +37,8 @@ type User struct {
 
 // Users manages local accounts.
 type Users interface {
-	// CreateUser adds an account; ErrExists if the JID is taken.
+	// CreateUser adds an account; ErrExists if the JID is taken. A zero
+	// Created is set to the current time.
 	CreateUser(ctx context.Context, u User) error
 	// DeleteUser removes an account with its roster and offline messages;
 	// ErrNotFound if there is none.
@@ -83,17 +84,19 @@ type RosterItem struct {
 // Rosters keeps contact lists and presence-subscription states.
 type Rosters interface {
 	// Roster returns an owner's items sorted by contact, and the roster
-	// version (RFC 6121 §2.6), which changes with every write.
+	// version (RFC 6121 §2.6), which increases with every write. An owner
+	// who has no items yet (or no account) gets no items and version 0.
 	Roster(ctx context.Context, owner string) ([]RosterItem, int64, error)
 	// RosterItem returns one item; ErrNotFound if there is none.
 	RosterItem(ctx context.Context, owner, contact string) (RosterItem, error)
 	// PutRosterItem inserts or replaces an item and returns the new
-	// roster version.
+	// roster version; ErrNotFound if the owner has no account. An empty
+	// Subscription is stored as SubNone.
 	PutRosterItem(ctx context.Context, item RosterItem) (int64, error)
 	// DeleteRosterItem removes an item and returns the new roster
 	// version; ErrNotFound if there is none.
 	DeleteRosterItem(ctx context.Context, owner, contact string) (int64, error)
-	// Watchers returns the owners whose roster has contact with
+	// Watchers returns, sorted, the owners whose roster has contact with
 	// subscription "to" or "both": who receives contact's presence.
 	Watchers(ctx context.Context, contact string) ([]string, error)
 }
@@ -111,11 +114,14 @@ type OfflineMessage struct {
 // removed only after they were delivered (DeleteOffline), so a crash
 // between reading and delivering loses nothing.
 type Offline interface {
-	// StoreOffline appends a message; ErrQuota when the recipient already
-	// has the maximum number of stored messages.
+	// StoreOffline appends a message and returns its ID (m.ID is
+	// ignored); ErrQuota when the recipient already has the maximum
+	// number of stored messages, ErrNotFound when the recipient has no
+	// account. A zero Stamp is set to the current time.
 	StoreOffline(ctx context.Context, m OfflineMessage) (int64, error)
 	// OfflineMessages returns a recipient's messages in arrival order.
 	OfflineMessages(ctx context.Context, to string) ([]OfflineMessage, error)
-	// DeleteOffline removes a recipient's messages with ID <= upTo.
+	// DeleteOffline removes a recipient's messages with ID <= upTo;
+	// deleting nothing is not an error.
 	DeleteOffline(ctx context.Context, to string, upTo int64) error
 }
