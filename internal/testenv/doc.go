@@ -1,0 +1,15 @@
+// Package testenv starts the real programs tests talk to, on loopback
+// addresses and free ports, and stops them when the test ends.
+//
+//   - [DNSMasq] runs dnsmasq as an authoritative-looking DNS server with the
+//     records a test needs (SRV, A, AAAA, ...), and can report which queries
+//     it received.
+//   - [FreePort] finds a free port on a loopback address.
+//
+// A helper skips the test with a clear message when its program is not
+// installed, unless the environment variable UMPP_REQUIRE_PEERS is set (CI
+// sets it after installing the programs, so there the tests always run and
+// a missing program is a failure).
+//
+// Nothing here sends traffic outside 127.0.0.0/8 and ::1.
+package testenv
