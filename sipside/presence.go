@@ -1,0 +1,506 @@
+package sipside
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/umpp/umpp/pidf"
+)
+
+// Presence: an event state compositor for PUBLISH (RFC 3903) and a
+// notifier for SUBSCRIBE/NOTIFY with the presence event package
+// (RFC 6665, RFC 3856), for local presentities. State is in memory.
+
+// PresencePolicy decides who may watch whom (RFC 3856 §6.6). The seam for
+// rosters: umppd answers with the XMPP subscription state.
+type PresencePolicy interface {
+	MaySubscribe(ctx context.Context, watcher, presentity string) (bool, error)
+}
+
+// Bounds on presence state per presentity.
+const (
+	maxPublications = 16
+	maxWatchers     = 256
+)
+
+type publication struct {
+	etag    string
+	doc     *pidf.Document
+	expires time.Time
+}
+
+type subscription struct {
+	id        string // Call-ID + tags
+	watcher   string // bare JID of the subscriber
+	callID    string
+	localTag  string // our tag (To of the SUBSCRIBE)
+	remoteTag string // the subscriber's tag
+	local     sip.Uri
+	remote    sip.Uri // the watcher's AOR
+	target    sip.Uri // the subscriber's Contact
+	transport string
+	cseq      uint32
+	ctype     string // body type to NOTIFY with
+	expires   time.Time
+}
+
+// presence holds publications and subscriptions by presentity JID.
+type presence struct {
+	mu   sync.Mutex
+	pubs map[string]map[string]*publication  // presentity -> etag -> publication
+	subs map[string]map[string]*subscription // presentity -> id -> subscription
+}
+
+func newPresence() *presence {
+	return &presence{pubs: make(map[string]map[string]*publication), subs: make(map[string]map[string]*subscription)}
+}
+
+// document composes a presentity's state: the tuples of every live
+// publication, or one closed tuple when there is none.
+func (p *presence) document(presentity string, now time.Time) *pidf.Document {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := &pidf.Document{Entity: "pres:" + presentity}
+	for _, pub := range p.pubs[presentity] {
+		if !pub.expires.After(now) {
+			continue
+		}
+		d.Tuples = append(d.Tuples, pub.doc.Tuples...)
+		d.Notes = append(d.Notes, pub.doc.Notes...)
+		if d.Person == nil {
+			d.Person = pub.doc.Person
+		}
+	}
+	if len(d.Tuples) == 0 {
+		d.Tuples = []pidf.Tuple{{ID: "none", Basic: pidf.BasicClosed}}
+	}
+	return d
+}
+
+func eventIsPresence(req *sip.Request) bool {
+	h := req.GetHeader("Event")
+	if h == nil {
+		return false
+	}
+	pkg, _, _ := strings.Cut(h.Value(), ";")
+	return strings.EqualFold(strings.TrimSpace(pkg), "presence")
+}
+
+// expiresOf returns the Expires header value, or def; ok false when it is
+// not a number.
+func expiresOf(req *sip.Request, def int) (int, bool) {
+	h := req.GetHeader("Expires")
+	if h == nil {
+		return def, true
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return int(min(n, 1<<31)), true
+}
+
+// presenceTarget runs the checks PUBLISH and SUBSCRIBE share: event
+// package, local presentity that exists, authenticated local sender. It
+// answers and returns ok false when one fails.
+func (s *Server) presenceTarget(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, local bool) (presentity, sender string, ok bool) {
+	if !eventIsPresence(req) {
+		s.reply(req, tx, 489, "Bad Event", sip.NewHeader("Allow-Events", "presence"))
+		return "", "", false
+	}
+	if !local {
+		s.reply(req, tx, 404, "Not Found")
+		return "", "", false
+	}
+	fromHost := uriHost(req.From().Address)
+	if !s.domains[fromHost] {
+		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
+		return "", "", false
+	}
+	sender, ok = s.requireAuth(ctx, req, tx, fromHost, false)
+	if !ok {
+		return "", "", false
+	}
+	if aor, ok := aorOf(req.From().Address); !ok || aor != sender {
+		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
+		return "", "", false
+	}
+	presentity, ok = aorOf(req.Recipient)
+	if !ok {
+		s.reply(req, tx, 404, "Not Found")
+		return "", "", false
+	}
+	exists, err := s.userExists(ctx, presentity)
+	if err != nil {
+		s.log.Error("presentity lookup failed", "call_id", callID(req), "method", string(req.Method), "error", err)
+		s.reply(req, tx, 500, "Server Internal Error")
+		return "", "", false
+	}
+	if !exists {
+		s.reply(req, tx, 404, "Not Found")
+		return "", "", false
+	}
+	return presentity, sender, true
+}
+
+// handlePublish is the event state compositor of RFC 3903 §6.
+func (s *Server) handlePublish(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, local bool) {
+	presentity, sender, ok := s.presenceTarget(ctx, req, tx, local)
+	if !ok {
+		return
+	}
+	if sender != presentity {
+		s.reply(req, tx, 403, "Forbidden - Only the presentity publishes")
+		return
+	}
+	exp, ok := expiresOf(req, int(s.opts.DefaultExpires/time.Second))
+	if !ok {
+		s.reply(req, tx, 400, "Bad Request - Expires")
+		return
+	}
+	if minExp := int(s.opts.MinExpires / time.Second); exp > 0 && exp < minExp {
+		s.reply(req, tx, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(minExp)))
+		return
+	}
+	exp = min(exp, int(s.opts.MaxExpires/time.Second))
+	var doc *pidf.Document
+	if body := req.Body(); len(body) > 0 {
+		d, err := pidf.Parse(body, pidf.Limits{MaxBytes: s.opts.MaxMessageBytes})
+		switch {
+		case errors.Is(err, pidf.ErrTooLarge):
+			s.reply(req, tx, 413, "Request Entity Too Large")
+			return
+		case errors.Is(err, pidf.ErrNotPIDF):
+			s.reply(req, tx, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/pidf+xml, application/cpim-pidf+xml"))
+			return
+		case err != nil:
+			s.reply(req, tx, 400, "Bad Request - Malformed presence document")
+			return
+		}
+		doc = d
+	}
+	now := time.Now()
+	ifMatch := ""
+	if h := req.GetHeader("SIP-If-Match"); h != nil {
+		ifMatch = strings.TrimSpace(h.Value())
+	}
+	newETag := newTag()
+	code, reason := 200, "OK"
+	s.presence.mu.Lock()
+	pubs := s.presence.pubs[presentity]
+	if pubs == nil {
+		pubs = make(map[string]*publication)
+		s.presence.pubs[presentity] = pubs
+	}
+	for k, p := range pubs {
+		if !p.expires.After(now) {
+			delete(pubs, k)
+		}
+	}
+	switch {
+	case ifMatch == "" && doc == nil:
+		code, reason = 400, "Bad Request - Initial PUBLISH without a body"
+	case ifMatch == "" && exp == 0:
+		code, reason = 400, "Bad Request - Initial PUBLISH with Expires 0"
+	case ifMatch == "":
+		if len(pubs) >= maxPublications {
+			code, reason = 403, "Forbidden - Too Many Publications"
+			break
+		}
+		pubs[newETag] = &publication{etag: newETag, doc: doc, expires: now.Add(time.Duration(exp) * time.Second)}
+	default:
+		old := pubs[ifMatch]
+		if old == nil {
+			code, reason = 412, "Conditional Request Failed"
+			break
+		}
+		delete(pubs, ifMatch)
+		if exp == 0 {
+			newETag = ""
+			break
+		}
+		if doc == nil {
+			doc = old.doc // refresh
+		}
+		pubs[newETag] = &publication{etag: newETag, doc: doc, expires: now.Add(time.Duration(exp) * time.Second)}
+	}
+	if len(pubs) == 0 {
+		delete(s.presence.pubs, presentity)
+	}
+	s.presence.mu.Unlock()
+	if code != 200 {
+		s.reply(req, tx, code, reason)
+		return
+	}
+	var hdrs []sip.Header
+	if newETag != "" {
+		hdrs = append(hdrs, sip.NewHeader("SIP-ETag", newETag))
+	}
+	hdrs = append(hdrs, sip.NewHeader("Expires", strconv.Itoa(exp)))
+	s.reply(req, tx, 200, "OK", hdrs...)
+	s.notifyAll(presentity)
+}
+
+// contactFor returns our Contact URI for a transport.
+func (s *Server) contactFor(transport string) sip.Uri {
+	t := strings.ToLower(transport)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.addrs {
+		if a.Transport == t {
+			host, port, _ := net.SplitHostPort(a.Addr.String())
+			p, _ := strconv.Atoi(port)
+			u := sip.Uri{Scheme: "sip", Host: host, Port: p, UriParams: sip.NewParams()}
+			if t != "udp" {
+				u.UriParams.Add("transport", t)
+			}
+			return u
+		}
+	}
+	return sip.Uri{Scheme: "sip", Host: s.opts.Domains[0]}
+}
+
+// handleSubscribe is the presence notifier (RFC 6665 §4.2, RFC 3856 §6).
+func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, local bool) {
+	presentity, watcher, ok := s.presenceTarget(ctx, req, tx, local)
+	if !ok {
+		return
+	}
+	exp, ok := expiresOf(req, int(s.opts.DefaultExpires/time.Second))
+	if !ok {
+		s.reply(req, tx, 400, "Bad Request - Expires")
+		return
+	}
+	if minExp := int(s.opts.MinExpires / time.Second); exp > 0 && exp < minExp {
+		s.reply(req, tx, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(minExp)))
+		return
+	}
+	exp = min(exp, int(s.opts.MaxExpires/time.Second))
+	ctype := pidf.ContentTypePIDF
+	if h := req.GetHeader("Accept"); h != nil {
+		switch {
+		case acceptsType(h.Value(), pidf.ContentTypePIDF):
+		case acceptsType(h.Value(), pidf.ContentTypeCPIM):
+			ctype = pidf.ContentTypeCPIM
+		default:
+			s.reply(req, tx, 406, "Not Acceptable")
+			return
+		}
+	}
+	contact := req.Contact()
+	if contact == nil {
+		s.reply(req, tx, 400, "Bad Request - Missing Contact")
+		return
+	}
+	fromTag, _ := req.From().Params.Get("tag")
+	toTag, inDialog := req.To().Params.Get("tag")
+	now := time.Now()
+	cid := callID(req)
+
+	var sub *subscription
+	s.presence.mu.Lock()
+	if inDialog {
+		sub = s.presence.subs[presentity][cid+"|"+toTag+"|"+fromTag]
+		if sub == nil || sub.watcher != watcher {
+			s.presence.mu.Unlock()
+			s.reply(req, tx, 481, "Subscription Does Not Exist")
+			return
+		}
+	} else {
+		if watcher != presentity {
+			s.presence.mu.Unlock()
+			allowed, err := s.maySubscribe(ctx, watcher, presentity)
+			if err != nil {
+				s.log.Error("presence policy failed", "call_id", cid, "method", "SUBSCRIBE", "error", err)
+				s.reply(req, tx, 500, "Server Internal Error")
+				return
+			}
+			if !allowed {
+				s.reply(req, tx, 403, "Forbidden")
+				return
+			}
+			s.presence.mu.Lock()
+		}
+		if fromTag == "" {
+			s.presence.mu.Unlock()
+			s.reply(req, tx, 400, "Bad Request - From tag required")
+			return
+		}
+		if len(s.presence.subs[presentity]) >= maxWatchers {
+			s.presence.mu.Unlock()
+			s.reply(req, tx, 403, "Forbidden - Too Many Watchers")
+			return
+		}
+		toTag = newTag()
+		sub = &subscription{
+			id: cid + "|" + toTag + "|" + fromTag, watcher: watcher, callID: cid, localTag: toTag, remoteTag: fromTag,
+			local: req.To().Address, remote: req.From().Address, transport: req.Transport(), ctype: ctype,
+		}
+		if exp > 0 {
+			if s.presence.subs[presentity] == nil {
+				s.presence.subs[presentity] = make(map[string]*subscription)
+			}
+			s.presence.subs[presentity][sub.id] = sub
+		}
+	}
+	sub.target = contact.Address
+	sub.expires = now.Add(time.Duration(exp) * time.Second)
+	if exp == 0 {
+		delete(s.presence.subs[presentity], sub.id)
+	}
+	snapshot := *sub
+	s.presence.mu.Unlock()
+
+	res := s.response(req, 200, "OK", sip.NewHeader("Expires", strconv.Itoa(exp)))
+	res.To().Params.Remove("tag")
+	res.To().Params.Add("tag", toTag)
+	res.AppendHeader(&sip.ContactHeader{Address: s.contactFor(req.Transport())})
+	s.respond(req, tx, res)
+	state := "active;expires=" + strconv.Itoa(exp)
+	if exp == 0 {
+		state = "terminated;reason=timeout"
+	}
+	s.spawn(func() { s.sendNotify(presentity, &snapshot, state) })
+}
+
+func (s *Server) maySubscribe(ctx context.Context, watcher, presentity string) (bool, error) {
+	if s.opts.PresencePolicy == nil {
+		return false, nil
+	}
+	ok, err := s.opts.PresencePolicy.MaySubscribe(ctx, watcher, presentity)
+	if err != nil {
+		return false, fmt.Errorf("sipside: presence policy %s -> %s: %w", watcher, presentity, err)
+	}
+	return ok, nil
+}
+
+// notifyAll sends the current state to every watcher of presentity.
+func (s *Server) notifyAll(presentity string) {
+	now := time.Now()
+	s.presence.mu.Lock()
+	var subs []subscription
+	for _, sub := range s.presence.subs[presentity] {
+		if sub.expires.After(now) {
+			subs = append(subs, *sub)
+		}
+	}
+	s.presence.mu.Unlock()
+	for i := range subs {
+		left := int(time.Until(subs[i].expires) / time.Second)
+		sub := &subs[i]
+		s.spawn(func() { s.sendNotify(presentity, sub, "active;expires="+strconv.Itoa(max(left, 1))) })
+	}
+}
+
+// nextCSeq increments a subscription's CSeq under the lock.
+func (s *Server) nextCSeq(presentity string, sub *subscription) uint32 {
+	s.presence.mu.Lock()
+	defer s.presence.mu.Unlock()
+	if live := s.presence.subs[presentity][sub.id]; live != nil {
+		live.cseq++
+		return live.cseq
+	}
+	sub.cseq++
+	return sub.cseq
+}
+
+// sendNotify sends one NOTIFY in the subscription's dialog; a 481 or no
+// answer ends the subscription (RFC 6665 §4.2.2).
+func (s *Server) sendNotify(presentity string, sub *subscription, state string) {
+	ctx, cancel := context.WithTimeout(s.serveContext(), s.opts.ForwardTimeout)
+	defer cancel()
+	doc := s.presence.document(presentity, time.Now())
+	if sub.ctype == pidf.ContentTypeCPIM {
+		doc.Namespace = pidf.NamespaceCPIM
+	}
+	body, err := doc.Marshal()
+	if err != nil {
+		s.log.Error("presence document", "call_id", sub.callID, "method", "NOTIFY", "error", err)
+		return
+	}
+	req := sip.NewRequest(sip.NOTIFY, sub.target)
+	from := &sip.FromHeader{Address: sub.local, Params: sip.NewParams()}
+	from.Params.Add("tag", sub.localTag)
+	req.AppendHeader(from)
+	to := &sip.ToHeader{Address: sub.remote, Params: sip.NewParams()}
+	to.Params.Add("tag", sub.remoteTag)
+	req.AppendHeader(to)
+	cid := sip.CallIDHeader(sub.callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: s.nextCSeq(presentity, sub), MethodName: sip.NOTIFY})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(sip.NewHeader("Event", "presence"))
+	req.AppendHeader(sip.NewHeader("Subscription-State", state))
+	req.AppendHeader(&sip.ContactHeader{Address: s.contactFor(sub.transport)})
+	req.AppendHeader(sip.NewHeader("Content-Type", sub.ctype))
+	req.SetBody(body)
+	res, err := s.client.Do(ctx, req)
+	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && strings.HasPrefix(state, "active") {
+		if err != nil {
+			s.log.Debug("notify failed", "call_id", sub.callID, "method", "NOTIFY", "error", err)
+		}
+		s.presence.mu.Lock()
+		delete(s.presence.subs[presentity], sub.id)
+		s.presence.mu.Unlock()
+	}
+}
+
+// runPresence expires publications and subscriptions until ctx ends,
+// sending the final NOTIFY (terminated;reason=timeout) for the latter.
+func (s *Server) runPresence(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		type ended struct {
+			presentity string
+			sub        subscription
+		}
+		var gone []ended
+		changed := map[string]bool{}
+		s.presence.mu.Lock()
+		for p, pubs := range s.presence.pubs {
+			for k, pub := range pubs {
+				if !pub.expires.After(now) {
+					delete(pubs, k)
+					changed[p] = true
+				}
+			}
+			if len(pubs) == 0 {
+				delete(s.presence.pubs, p)
+			}
+		}
+		for p, subs := range s.presence.subs {
+			for k, sub := range subs {
+				if !sub.expires.After(now) {
+					gone = append(gone, ended{p, *sub})
+					delete(subs, k)
+				}
+			}
+			if len(subs) == 0 {
+				delete(s.presence.subs, p)
+			}
+		}
+		s.presence.mu.Unlock()
+		for _, g := range gone {
+			s.spawn(func() { s.sendNotify(g.presentity, &g.sub, "terminated;reason=timeout") })
+		}
+		for p := range changed {
+			s.notifyAll(p)
+		}
+	}
+}
