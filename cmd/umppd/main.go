@@ -7,6 +7,7 @@
 //	umppd check-config -config FILE
 //	umppd resolve [-config FILE] URI
 //	umppd user add|del|passwd|list [-config FILE] JID|DOMAIN
+//	umppd status|sessions|peers [-config FILE] [-json]
 //	umppd version
 package main
 
@@ -36,6 +37,12 @@ const usage = `usage:
   umppd user add|del|passwd [-config FILE] JID
                                   manage local accounts (password read from stdin)
   umppd user list [-config FILE] [DOMAIN]
+  umppd status [-config FILE] [-json]
+                                  ask the running daemon for its listeners, peers and counts
+  umppd sessions [-config FILE] [-json]
+                                  list the connected XMPP clients and SIP registrations
+  umppd peers [-config FILE] [-json]
+                                  list the server-to-server connections
   umppd version                   print the version
 `
 
@@ -57,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdResolve(ctx, args, stdout, stderr)
 	case "user":
 		err = cmdUser(ctx, args, stdin, stdout, stderr)
+	case "status", "sessions", "peers":
+		err = cmdStatus(ctx, cmd, args, stdout, stderr)
 	case "version":
 		err = cmdVersion(args, stdout)
 	case "help", "-h", "-help", "--help":

@@ -235,7 +235,9 @@ listen = ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"]
 c2s_listen = ["127.0.0.1:%d"]
 c2s_direct_tls_listen = []
 s2s_listen = ["127.0.0.1:%d"]
-`, filepath.Join(dir, "data"), freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")) + extra
+[metrics]
+listen = "127.0.0.1:%d"
+`, filepath.Join(dir, "data"), freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")) + extra
 	path := filepath.Join(dir, "umppd.toml")
 	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)

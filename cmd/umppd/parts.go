@@ -12,12 +12,13 @@ import (
 // that when it returns every configured socket accepts.
 func (d *daemon) buildParts(ctx context.Context) error {
 	cfg := d.config()
+	st := d.partsStore() // timed when metrics are on
 
 	xs, err := xmppside.New(xmppside.Options{
 		Domains:         cfg.Domains,
-		Users:           d.store,
-		Rosters:         d.store,
-		Offline:         d.store,
+		Users:           st,
+		Rosters:         st,
+		Offline:         st,
 		TLS:             d.certs.ServerConfig(),
 		MaxStanzaBytes:  cfg.Limits.MaxStanzaBytes,
 		SoftwareName:    "umppd",
@@ -41,7 +42,7 @@ func (d *daemon) buildParts(ctx context.Context) error {
 
 	ss, err := sipside.New(sipside.Options{
 		Domains:         cfg.Domains,
-		Users:           d.store,
+		Users:           st,
 		TLS:             d.certs.ServerConfig(),
 		Listen:          cfg.SIP.Listen,
 		MaxMessageBytes: cfg.Limits.MaxSIPMessageBytes,

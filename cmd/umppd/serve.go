@@ -11,12 +11,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/umpp/umpp/addressing"
 	"github.com/umpp/umpp/config"
+	"github.com/umpp/umpp/internal/admin"
 	"github.com/umpp/umpp/internal/certs"
+	"github.com/umpp/umpp/internal/metrics"
 	"github.com/umpp/umpp/store/sqlite"
 )
 
@@ -83,6 +86,12 @@ type daemon struct {
 	certs    *certs.Store
 	resolver *addressing.Resolver
 	parts    []namedComponent
+
+	startedAt  time.Time
+	ready      atomic.Bool      // serving: set by run once the parts serve
+	metrics    *metrics.Metrics // nil when [metrics] listen is empty
+	metricsSrv *metrics.Server
+	adminSrv   *admin.Server
 }
 
 type namedComponent struct {
@@ -93,7 +102,7 @@ type namedComponent struct {
 // newDaemon builds every part and binds every listener, so that once it
 // returns the server accepts connections.
 func newDaemon(ctx context.Context, cfg *config.Config, path string, log *slog.Logger, level *slog.LevelVar) (*daemon, error) {
-	d := &daemon{path: path, log: log, level: level, started: cfg, cfg: cfg}
+	d := &daemon{path: path, log: log, level: level, started: cfg, cfg: cfg, startedAt: time.Now()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -104,6 +113,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, path string, log *slog.L
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	if err := d.listenAdmin(ctx); err != nil {
+		return nil, err
+	}
+	d.metrics = d.newMetrics()
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "umppd.db"))
 	if err != nil {
 		return nil, err
@@ -119,6 +132,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, path string, log *slog.L
 	if err := d.buildParts(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.listenMetrics(); err != nil {
+		return nil, err
+	}
+	d.parts = append(d.parts, namedComponent{"admin", d.adminSrv})
 	ok = true
 	return d, nil
 }
@@ -180,6 +197,7 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() { wg.Wait(); close(done) }()
 	// Every listener was bound by newDaemon: the server accepts now.
 	sdn.ready()
+	d.ready.Store(true)
 	d.log.Info("umppd started", "version", versionString(), "domains", cfg.Domains, "data_dir", cfg.DataDir)
 
 	var failure error
@@ -199,6 +217,7 @@ loop:
 			sdn.ready()
 		}
 	}
+	d.ready.Store(false)
 	sdn.stopping()
 	cancel()
 	select {
@@ -259,6 +278,18 @@ func (d *daemon) reload() {
 
 // close releases what newDaemon acquired.
 func (d *daemon) close() {
+	// The metrics and admin servers release their sockets here only when
+	// run never served them; serving, they close when their context ends.
+	if d.metricsSrv != nil {
+		if err := d.metricsSrv.Close(); err != nil {
+			d.log.Error("closing the metrics endpoint", "err", err)
+		}
+	}
+	if d.adminSrv != nil {
+		if err := d.adminSrv.Close(); err != nil {
+			d.log.Error("closing the admin socket", "err", err)
+		}
+	}
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
 			d.log.Error("closing the store", "err", err)
