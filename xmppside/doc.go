@@ -87,13 +87,21 @@
 // error of type wait. A multi-node deployment can supply its own Locator
 // whose Endpoints forward to other nodes.
 //
+// # Server-to-server
+//
+// Streams with other domains (RFC 6120, STARTTLS required, then SASL
+// EXTERNAL per XEP-0178 or Server Dialback per XEP-0220) are described in
+// s2s.go. By default the s2s manager is the Remote for every non-local
+// domain; the UMPP session layer, when it sets Options.Remote, hands
+// plain-XMPP domains on to Server.S2S(). Stanzas from authenticated
+// peers enter through Server.Receive.
+//
 // # Not implemented yet
 //
-//   - Server-to-server (RFC 6120 s2s, XEP-0220 dialback, SASL EXTERNAL):
-//     stanzas for remote domains go to Options.Remote, which the s2s and
-//     UMPP session code will implement; stanzas arriving from them enter
-//     through Server.Receive (the caller authenticates the sending
-//     domain).
+//   - XEP-0288 bidirectional s2s, XEP-0198 on s2s, a direct-TLS s2s
+//     listener, requiring verified certificates on outbound s2s streams
+//     (today dialback or EXTERNAL authenticates us and TLS encrypts, but
+//     the peer's certificate is not checked).
 //   - Stream management (XEP-0198), carbons (XEP-0280), MAM, blocking,
 //     privacy lists, in-band registration, SCRAM-*-PLUS channel binding,
 //     roster versioning shortcuts (the full roster is always returned).

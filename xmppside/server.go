@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -65,6 +66,39 @@ type Options struct {
 	// an in-memory one (one node).
 	Locator Locator
 
+	// Server-to-server (RFC 6120, XEP-0220, XEP-0178); see s2s.go.
+	//
+	// Resolver finds peers' s2s endpoints; when it is set and Remote is
+	// nil, stanzas for other domains go over s2s (Server.S2S).
+	Resolver Resolver
+	// ClientTLS returns the TLS configuration for an outbound connection
+	// to serverName (certs.Store.ClientConfig): our certificate is
+	// presented as client certificate for SASL EXTERNAL. Peer
+	// certificates need not verify (dialback covers untrusted peers).
+	ClientTLS func(serverName string) *tls.Config
+	// RootCAs verifies peers' certificates for SASL EXTERNAL (nil: the
+	// system roots).
+	RootCAs func() *x509.CertPool
+	// DialbackSecret keys XEP-0185 dialback keys
+	// (dialback.LoadOrCreateSecret); required for s2s.
+	DialbackSecret []byte
+	// S2SAllowPlain permits s2s streams without STARTTLS; the zero value
+	// requires TLS both ways (RFC 6120 §5, UMPP's security
+	// considerations). Never set it in production.
+	S2SAllowPlain bool
+	// S2SIdleTimeout closes s2s streams without stanzas for this long
+	// (default 10m).
+	S2SIdleTimeout time.Duration
+	// S2SConnectTimeout bounds resolving, connecting and authenticating
+	// an outbound stream, and a dialback callback (default 20s).
+	S2SConnectTimeout time.Duration
+	// S2SQueueLen bounds the stanzas waiting per remote domain (default
+	// 1000); beyond it senders get resource-constraint.
+	S2SQueueLen int
+	// AllowDomain is the federation policy: false refuses a remote
+	// domain both ways (nil: open federation).
+	AllowDomain func(domain string) bool
+
 	// SoftwareName and SoftwareVersion answer XEP-0092 queries (defaults
 	// "umppd" and "dev").
 	SoftwareName, SoftwareVersion string
@@ -84,10 +118,14 @@ type Server struct {
 	rlocks  rosterLocks
 	fakeKey [32]byte // for made-up SCRAM credentials of unknown accounts
 
+	s2s *s2sManager
+
 	mu        sync.Mutex
 	c2sLn     []net.Listener
 	directLn  []net.Listener
+	s2sLn     []net.Listener
 	conns     map[*conn]struct{}
+	s2sConns  map[*s2sIn]struct{}
 	serving   bool
 	connWG    sync.WaitGroup
 	acceptsWG sync.WaitGroup
@@ -147,6 +185,15 @@ func New(opts Options) (*Server, error) {
 	if opts.AuthFailureDelay <= 0 {
 		opts.AuthFailureDelay = time.Second
 	}
+	if opts.S2SIdleTimeout <= 0 {
+		opts.S2SIdleTimeout = DefaultS2SIdleTimeout
+	}
+	if opts.S2SConnectTimeout <= 0 {
+		opts.S2SConnectTimeout = DefaultS2SConnectTimeout
+	}
+	if opts.S2SQueueLen <= 0 {
+		opts.S2SQueueLen = DefaultS2SQueueLen
+	}
 	if opts.SoftwareName == "" {
 		opts.SoftwareName = "umppd"
 	}
@@ -167,13 +214,18 @@ func New(opts Options) (*Server, error) {
 	}
 	tcfg.NextProtos = append([]string{"xmpp-client"}, tcfg.NextProtos...)
 	srv := &Server{
-		opts:    opts,
-		log:     log.With("component", "xmpp-c2s"),
-		domains: domains,
-		loc:     loc,
-		tls:     tcfg,
-		limiter: newAuthLimiter(opts.AuthFailures, opts.AuthFailureInterval, 10000),
-		conns:   make(map[*conn]struct{}),
+		opts:     opts,
+		log:      log.With("component", "xmpp-c2s"),
+		domains:  domains,
+		loc:      loc,
+		tls:      tcfg,
+		limiter:  newAuthLimiter(opts.AuthFailures, opts.AuthFailureInterval, 10000),
+		conns:    make(map[*conn]struct{}),
+		s2sConns: make(map[*s2sIn]struct{}),
+	}
+	srv.s2s = newS2SManager(srv, log)
+	if srv.opts.Remote == nil && opts.Resolver != nil {
+		srv.opts.Remote = srv.s2s
 	}
 	srv.rlocks.seed = maphash.MakeSeed()
 	if _, err := rand.Read(srv.fakeKey[:]); err != nil {
@@ -254,7 +306,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, l := range s.directLn {
 		lns[l] = true
 	}
-	if len(lns) == 0 {
+	s2sLn := append([]net.Listener(nil), s.s2sLn...)
+	if len(lns) == 0 && len(s2sLn) == 0 {
 		s.mu.Unlock()
 		return errors.New("xmppside: Serve without Listen")
 	}
@@ -267,9 +320,16 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.acceptsWG.Add(1)
 		go s.accept(connCtx, l, direct)
 	}
+	for _, l := range s2sLn {
+		s.acceptsWG.Add(1)
+		go s.acceptS2S(connCtx, l)
+	}
 	<-ctx.Done()
 
 	for l := range lns {
+		_ = l.Close()
+	}
+	for _, l := range s2sLn {
 		_ = l.Close()
 	}
 	s.acceptsWG.Wait()
@@ -278,7 +338,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	for c := range s.conns {
 		c.closeStream("system-shutdown")
 	}
+	for c := range s.s2sConns {
+		c.closeStream("system-shutdown")
+	}
 	s.mu.Unlock()
+	s.s2s.shutdown()
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
 	t := time.NewTimer(s.opts.ShutdownTimeout)
@@ -290,6 +354,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		n := len(s.conns)
 		for c := range s.conns {
 			_ = c.nc.Close()
+		}
+		n += len(s.s2sConns)
+		for c := range s.s2sConns {
+			_ = c.wire.raw.Close()
 		}
 		s.mu.Unlock()
 		s.log.Warn("streams did not close in time; connections closed", "count", n)
@@ -349,16 +417,20 @@ func (s *Server) isLocal(domain string) bool { return s.domains[domain] }
 // stopped by cancelling Serve's context instead; then Close does nothing.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.serving {
+	serving := s.serving
+	s.mu.Unlock()
+	if serving {
 		return nil
 	}
+	s.s2s.shutdown()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var first error
-	for _, l := range append(s.c2sLn, s.directLn...) {
+	for _, l := range append(append(s.c2sLn, s.directLn...), s.s2sLn...) {
 		if err := l.Close(); err != nil && first == nil {
 			first = fmt.Errorf("xmppside: close %s: %w", l.Addr(), err)
 		}
 	}
-	s.c2sLn, s.directLn = nil, nil
+	s.c2sLn, s.directLn, s.s2sLn = nil, nil, nil
 	return first
 }
