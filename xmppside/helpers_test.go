@@ -507,11 +507,18 @@ func bindResource(resource string) xmpp.StreamFeature {
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
 		w := s.TokenWriter()
 		defer w.Close()
-		req := "<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+		// Built from tokens: copying a decoded document would repeat the
+		// xmlns of <bind> (once from its name, once as an attribute),
+		// which is not well-formed.
+		var inner xml.TokenReader = xmlstream.Token(xml.CharData(nil))
 		if resource != "" {
-			req = "<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>"
+			inner = xmlstream.Wrap(xmlstream.Token(xml.CharData(resource)), xml.StartElement{Name: xml.Name{Local: "resource"}})
 		}
-		if _, err := xmlstream.Copy(w, xml.NewDecoder(strings.NewReader(req))); err != nil {
+		req := xmlstream.Wrap(
+			xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: "urn:ietf:params:xml:ns:xmpp-bind", Local: "bind"}}),
+			xml.StartElement{Name: xml.Name{Local: "iq"}, Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "set"}, {Name: xml.Name{Local: "id"}, Value: "bind-1"}}},
+		)
+		if _, err := xmlstream.Copy(w, req); err != nil {
 			return 0, nil, err
 		}
 		if err := w.Flush(); err != nil {

@@ -211,6 +211,7 @@ type streamReader struct {
 	streamPrefix string
 	start        int64      // offset of the element being read
 	stack        [][2]int64 // open elements: name offsets
+	attrNames    [][2]int64 // names of the attributes of the tag being read
 	spans        []attrSpan
 }
 
@@ -349,6 +350,10 @@ func isXMLChar(r rune) bool {
 	return r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
 
+// maxAttrs bounds the attributes of one element; real stanzas carry a
+// handful.
+const maxAttrs = 64
+
 // attrs reads attributes up to the end of a start tag; c is the byte
 // after the element name. It reports whether the tag was self-closing.
 // Spans are recorded when record is set.
@@ -356,6 +361,7 @@ func (sr *streamReader) attrs(c byte, record bool) (bool, error) {
 	if record {
 		sr.spans = sr.spans[:0]
 	}
+	sr.attrNames = sr.attrNames[:0]
 	for {
 		var space bool
 		var err error
@@ -381,6 +387,17 @@ func (sr *streamReader) attrs(c byte, record bool) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// XML 1.0 §3.1 (Unique Att Spec). The cap keeps the check linear
+		// enough that a hostile tag cannot make it expensive.
+		if len(sr.attrNames) >= maxAttrs {
+			return false, streamErr("policy-violation", fmt.Errorf("more than %d attributes in one element", maxAttrs))
+		}
+		for _, prev := range sr.attrNames {
+			if sr.sameName(prev, [2]int64{n0, n1}) {
+				return false, notWellFormed("duplicate attribute")
+			}
+		}
+		sr.attrNames = append(sr.attrNames, [2]int64{n0, n1})
 		if c, _, err = sr.skipSpace(next); err != nil {
 			return false, err
 		}
