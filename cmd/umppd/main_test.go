@@ -329,7 +329,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "umppd-data", "umppd.db")); err != nil {
 		t.Errorf("no SQLite store under ./umppd-data: %v", err)
 	}
-	for _, addr := range []string{"127.0.0.1:5222", "127.0.0.1:5223", "127.0.0.1:5060", "127.0.0.1:5061"} {
+	for _, addr := range []string{"127.0.0.1:5222", "127.0.0.1:5223", "127.0.0.1:5269", "127.0.0.1:5060", "127.0.0.1:5061"} {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			t.Errorf("nothing accepts on %s: %v", addr, err)

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/umpp/umpp/sipside"
 	"github.com/umpp/umpp/xmppside"
+	"github.com/umpp/umpp/xmppside/dialback"
 )
 
 // buildParts creates the protocol servers and binds their listeners, so
@@ -14,6 +16,10 @@ func (d *daemon) buildParts(ctx context.Context) error {
 	cfg := d.config()
 	st := d.partsStore() // timed when metrics are on
 
+	secret, err := dialback.LoadOrCreateSecret(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("xmpp: dialback secret: %w", err)
+	}
 	xs, err := xmppside.New(xmppside.Options{
 		Domains:         cfg.Domains,
 		Users:           st,
@@ -24,11 +30,24 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		SoftwareName:    "umppd",
 		SoftwareVersion: versionString(),
 		Logger:          d.log.With("part", "xmpp"),
+
+		Resolver:       d.resolver,
+		ClientTLS:      d.certs.ClientConfig,
+		RootCAs:        d.certs.RootCAs,
+		DialbackSecret: secret,
+		S2SAllowPlain:  !cfg.XMPP.S2SRequireTLS,
+		S2SIdleTimeout: cfg.XMPP.S2SIdleTimeout,
+		AllowDomain:    d.federationAllows,
 	})
 	if err != nil {
 		return err
 	}
 	if err := xs.Listen(cfg.XMPP.C2SListen, cfg.XMPP.C2SDirectListen); err != nil {
+		xs.Close()
+		return fmt.Errorf("xmpp: %w", err)
+	}
+	if err := xs.ListenS2S(cfg.XMPP.S2SListen); err != nil {
+		xs.Close()
 		return fmt.Errorf("xmpp: %w", err)
 	}
 	c2s, direct := xs.Addrs()
@@ -37,6 +56,9 @@ func (d *daemon) buildParts(ctx context.Context) error {
 	}
 	for _, a := range direct {
 		d.log.Info("listening", "proto", "xmpp-c2s", "addr", a.String(), "tls", "direct")
+	}
+	for _, a := range xs.S2SAddrs() {
+		d.log.Info("listening", "proto", "xmpp-s2s", "addr", a.String(), "tls", "starttls")
 	}
 	d.parts = append(d.parts, namedComponent{"xmpp", xs})
 
@@ -60,4 +82,12 @@ func (d *daemon) buildParts(ctx context.Context) error {
 	}
 	d.parts = append(d.parts, namedComponent{"sip", ss})
 	return nil
+}
+
+// federationAllows applies [federation]: every peer domain under the
+// "open" policy, only the listed ones under "allowlist". It reads the
+// configuration in force, so SIGHUP changes it live.
+func (d *daemon) federationAllows(domain string) bool {
+	cfg := d.config()
+	return cfg.Federation.Policy != "allowlist" || slices.Contains(cfg.Federation.Allow, domain)
 }
