@@ -29,9 +29,12 @@ type s2sIn struct {
 	headerSent bool
 	saslDone   bool
 	// authed[their][ours]: domain pairs authorized on this stream.
-	authed   map[string]map[string]bool
-	how      atomic.Pointer[string] // how the last pair was authenticated
-	killCond atomic.Value           // string
+	authed map[string]map[string]bool
+	how    atomic.Pointer[string] // how the last pair was authenticated
+	// stats describes the stream for Server.Stats once a pair is
+	// authorized; other goroutines read it.
+	stats    atomic.Pointer[S2SStats]
+	killCond atomic.Value // string
 }
 
 func (s *Server) newS2SIn(nc net.Conn) *s2sIn {
@@ -60,6 +63,15 @@ func (c *s2sIn) authorize(their, ours, how string) {
 	}
 	m[ours] = true
 	c.how.Store(&how)
+	c.stats.Store(&S2SStats{
+		Domain:     their,
+		Local:      ours,
+		Direction:  "in",
+		Auth:       statsAuth(how),
+		TLSVersion: tlsVersion(c.wire.secure, c.wire.tlsState),
+		Remote:     c.wire.raw.RemoteAddr().String(),
+		Since:      time.Now(),
+	})
 	c.log.Info("s2s inbound authenticated", "peer", their, "domain", ours, "auth", how)
 }
 

@@ -29,9 +29,10 @@ var errExternalFailed = errors.New("SASL EXTERNAL refused")
 
 // s2sOut is an outbound stream ready for stanzas (or for db:verify).
 type s2sOut struct {
-	wire *s2sWire
-	auth string        // "external" or "dialback"
-	dead chan struct{} // closed when the reader sees the stream end
+	wire  *s2sWire
+	auth  string        // "external" or "dialback"
+	dead  chan struct{} // closed when the reader sees the stream end
+	since time.Time     // when it was authenticated
 }
 
 // hostResolver resolves SRV target names with the DNS servers of the
@@ -282,7 +283,7 @@ func (m *s2sManager) answerVerify(w *s2sWire, req dialback.Element) error {
 // ready starts the reader of an authenticated outbound stream: it answers
 // db:verify requests and notices when the peer ends the stream.
 func (m *s2sManager) ready(w *s2sWire, p s2sPair, how string) *s2sOut {
-	o := &s2sOut{wire: w, auth: how, dead: make(chan struct{})}
+	o := &s2sOut{wire: w, auth: how, dead: make(chan struct{}), since: time.Now()}
 	log := m.log.With("domain", p.local, "peer", p.remote, "auth", how)
 	go func() {
 		defer close(o.dead)

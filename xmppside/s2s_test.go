@@ -337,6 +337,20 @@ func TestS2SFederation(t *testing.T) {
 			if auth := b.linkAuth(montague); auth != tc.auth {
 				t.Errorf("capulets -> montague authenticated with %q, want %q", auth, tc.auth)
 			}
+			// What an operator sees (umppd peers): montague has an
+			// outbound and an inbound stream with capulets, both
+			// authenticated the same way, over TLS.
+			st := a.srv.Stats().S2S
+			if len(st) != 2 {
+				t.Fatalf("montague's s2s stats: %+v, want one stream each way", st)
+			}
+			wantAuth := map[string]string{"external": "sasl-external", "dialback": "dialback"}[tc.auth]
+			for i, dir := range []string{"in", "out"} {
+				s := st[i]
+				if s.Domain != capulets || s.Local != montague || s.Direction != dir || s.Auth != wantAuth || !strings.HasPrefix(s.TLSVersion, "TLS 1.") || s.Remote == "" || s.Since.IsZero() {
+					t.Errorf("montague's s2s stream %d: %+v, want %s from %s with %s over TLS", i, s, dir, capulets, wantAuth)
+				}
+			}
 			// Unavailable reaches the subscriber when romeo leaves.
 			romeo.close()
 			juliet.nextWhere("romeo unavailable", isPresence("romeo@montague.example.net/orchard", "unavailable"))

@@ -13,8 +13,8 @@ type Stats struct {
 	Connections int
 	// Sessions lists the bound client streams, sorted by JID.
 	Sessions []SessionStats
-	// S2S lists the server-to-server streams, one per stream. It stays
-	// empty until the s2s side fills it from its own table.
+	// S2S lists the authenticated server-to-server streams, inbound and
+	// outbound, sorted by peer domain.
 	S2S []S2SStats
 }
 
@@ -51,7 +51,22 @@ func (s *Server) Stats() Stats {
 			bound = append(bound, c)
 		}
 	}
+	for c := range s.s2sConns {
+		if p := c.stats.Load(); p != nil {
+			st.S2S = append(st.S2S, *p)
+		}
+	}
 	s.mu.Unlock()
+	if s.s2s != nil {
+		st.S2S = append(st.S2S, s.s2s.stats()...)
+	}
+	sort.Slice(st.S2S, func(i, j int) bool {
+		a, b := st.S2S[i], st.S2S[j]
+		if a.Domain != b.Domain {
+			return a.Domain < b.Domain
+		}
+		return a.Direction < b.Direction
+	})
 	st.Sessions = make([]SessionStats, 0, len(bound))
 	for _, c := range bound {
 		ss := SessionStats{
@@ -61,10 +76,55 @@ func (s *Server) Stats() Stats {
 			Available: c.avail.Load(),
 		}
 		if tc, ok := c.nc.(*tls.Conn); ok {
-			ss.TLSVersion = tls.VersionName(tc.ConnectionState().Version)
+			ss.TLSVersion = tlsVersion(true, tc.ConnectionState())
 		}
 		st.Sessions = append(st.Sessions, ss)
 	}
 	sort.Slice(st.Sessions, func(i, j int) bool { return st.Sessions[i].JID < st.Sessions[j].JID })
 	return st
+}
+
+// stats lists the outbound links that have an authenticated stream.
+func (m *s2sManager) stats() []S2SStats {
+	m.mu.Lock()
+	links := make([]*s2sLink, 0, len(m.links))
+	for _, l := range m.links {
+		links = append(links, l)
+	}
+	m.mu.Unlock()
+	var out []S2SStats
+	for _, l := range links {
+		l.mu.Lock()
+		o := l.out
+		l.mu.Unlock()
+		if o == nil || o.auth == "" {
+			continue
+		}
+		out = append(out, S2SStats{
+			Domain:     l.pair.remote,
+			Local:      l.pair.local,
+			Direction:  "out",
+			Auth:       statsAuth(o.auth),
+			TLSVersion: tlsVersion(o.wire.secure, o.wire.tlsState),
+			Remote:     o.wire.raw.RemoteAddr().String(),
+			Since:      o.since,
+		})
+	}
+	return out
+}
+
+// statsAuth names an s2s authentication method for operators.
+func statsAuth(how string) string {
+	if how == "external" {
+		return "sasl-external"
+	}
+	return how
+}
+
+// tlsVersion names the TLS version of a stream; "" without TLS.
+func tlsVersion(secure bool, cs tls.ConnectionState) string {
+	if !secure {
+		return ""
+	}
+	return tls.VersionName(cs.Version)
 }
