@@ -152,6 +152,7 @@ func (r remoteSender) bounce(el *element, from, cond, text string) {
 	if el.attr("type") == "error" || r.s.opts.Remote == nil {
 		return
 	}
+	r.s.failed(el, cond)
 	b := appendErrorReply(nil, el, from, r.from.full, cond, text)
 	err := r.s.opts.Remote.Deliver(context.Background(), Stanza{Name: el.name.Local, From: from, To: r.from.full, Type: "error", ID: el.attr("id"), Raw: b})
 	if err != nil {

@@ -141,6 +141,7 @@ func (c *conn) broadcastPresence(ctx context.Context, el *element, typ string) {
 		raw := append([]byte(nil), c.stamp(el, addr{})...)
 		c.last.Store(&raw)
 		c.avail.Store(true)
+		c.observe(ctx, "", raw)
 		c.sendToSubscribers(ctx, el)
 		if initial {
 			c.initialPresence(ctx)
@@ -150,6 +151,9 @@ func (c *conn) broadcastPresence(ctx context.Context, el *element, typ string) {
 	wasAvailable := c.avail.Swap(false)
 	c.last.Store(nil)
 	if wasAvailable {
+		if c.srv.opts.Presence != nil {
+			c.observe(ctx, "unavailable", append([]byte(nil), c.stamp(el, addr{})...))
+		}
 		c.sendToSubscribers(ctx, el)
 		c.unavailableToDirected(ctx)
 	}
@@ -249,7 +253,9 @@ func unavailableXML(from, to string) []byte {
 	var b []byte
 	b = append(b, "<presence type='unavailable'"...)
 	b = appendAttr(b, "from", from)
-	b = appendAttr(b, "to", to)
+	if to != "" { // broadcast, as the PresenceObserver sees it
+		b = appendAttr(b, "to", to)
+	}
 	return append(b, "/>"...)
 }
 
@@ -286,6 +292,9 @@ func (c *conn) leave(ctx context.Context) {
 	}
 	c.last.Store(nil)
 	ctx = context.WithoutCancel(ctx)
+	if c.srv.opts.Presence != nil {
+		c.observe(ctx, "unavailable", unavailableXML(c.user.full, ""))
+	}
 	items, _, err := c.srv.opts.Rosters.Roster(ctx, c.user.bare)
 	if err != nil {
 		c.log.Error("reading roster failed", "err", err)
@@ -577,4 +586,13 @@ func dropTo(s store.Subscription) store.Subscription {
 		return store.SubFrom
 	}
 	return store.SubNone
+}
+
+// observe tells the PresenceObserver of a broadcast presence change; raw
+// is a copy it may keep.
+func (c *conn) observe(ctx context.Context, typ string, raw []byte) {
+	if c.srv.opts.Presence == nil {
+		return
+	}
+	c.srv.opts.Presence.LocalPresence(ctx, Stanza{Name: "presence", From: c.user.full, Type: typ, Raw: raw})
 }

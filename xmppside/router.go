@@ -61,6 +61,7 @@ func (c *conn) bounce(el *element, from, cond, text string) {
 	if el.attr("type") == "error" {
 		return
 	}
+	c.srv.failed(el, cond)
 	if from == "" {
 		from = c.domain
 	}
@@ -143,6 +144,7 @@ func (s *Server) deliverMessage(ctx context.Context, snd sender, scratch *[]Endp
 		for _, e := range eps {
 			if e.JID() == to.full {
 				if err := e.Deliver(ctx, raw); err == nil {
+					s.routed()
 					return
 				} else if !errors.Is(err, ErrGone) {
 					s.deliveryFailed(snd, el, to, err)
@@ -190,7 +192,11 @@ func (s *Server) deliverMessage(ctx context.Context, snd sender, scratch *[]Endp
 			}
 		}
 	}
-	if delivered > 0 || typ == "headline" {
+	if delivered > 0 {
+		s.routed()
+		return
+	}
+	if typ == "headline" {
 		return
 	}
 	s.storeOffline(ctx, snd, el, to, raw, len(eps) > 0)
@@ -227,7 +233,9 @@ func (s *Server) storeOffline(ctx context.Context, snd sender, el *element, to a
 		}
 		snd.logger().Error("storing offline message failed", "to", to.bare, "err", err)
 		snd.bounce(el, to.full, "internal-server-error", "")
+		return
 	}
+	s.routed()
 }
 
 // deliverOffline writes stored messages to this session, in order, with

@@ -65,6 +65,12 @@ type Options struct {
 	// Locator finds the connected resources of local accounts; nil selects
 	// an in-memory one (one node).
 	Locator Locator
+	// Presence learns every broadcast presence change of a local user
+	// (available, updates, unavailable), so that the UMPP session layer
+	// can notify SIP watchers. Nil: nobody is told.
+	Presence PresenceObserver
+	// Metrics counts routing outcomes; nil counts nothing.
+	Metrics Metrics
 
 	// Server-to-server (RFC 6120, XEP-0220, XEP-0178); see s2s.go.
 	//

@@ -232,6 +232,10 @@ func TestMetricsAfterExchange(t *testing.T) {
 	if got := sample(t, during, "umpp_c2s_connections"); got != 2 {
 		t.Errorf("umpp_c2s_connections = %v; want 2", got)
 	}
+	routed := `umpp_messages_routed_total{path="xmpp->xmpp"}`
+	if got, was := sample(t, during, routed), sample(t, before, routed); got-was != 1 {
+		t.Errorf("%s went from %v to %v; want +1 for romeo's message", routed, was, got)
+	}
 	// Each SASL login reads the account once at least.
 	if got, was := sample(t, during, userRead), sample(t, before, userRead); got-was < 2 {
 		t.Errorf("%s went from %v to %v; want +2 or more for two logins", userRead, was, got)

@@ -38,6 +38,7 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		S2SAllowPlain:  !cfg.XMPP.S2SRequireTLS,
 		S2SIdleTimeout: cfg.XMPP.S2SIdleTimeout,
 		AllowDomain:    d.federationAllows,
+		Metrics:        d.xmppMetrics(),
 	})
 	if err != nil {
 		return err
@@ -90,4 +91,13 @@ func (d *daemon) buildParts(ctx context.Context) error {
 func (d *daemon) federationAllows(domain string) bool {
 	cfg := d.config()
 	return cfg.Federation.Policy != "allowlist" || slices.Contains(cfg.Federation.Allow, domain)
+}
+
+// xmppMetrics is the metrics recorder for the XMPP host, or nil (no
+// calls on the routing path) when metrics are off.
+func (d *daemon) xmppMetrics() xmppside.Metrics {
+	if d.metrics == nil {
+		return nil
+	}
+	return d.metrics
 }

@@ -48,6 +48,7 @@ type Metrics struct {
 	imEnded      *prometheus.CounterVec
 	subsStarted  *prometheus.CounterVec
 	routed       *prometheus.CounterVec
+	routedBy     map[string]prometheus.Counter // read-only after New
 	failures     *prometheus.CounterVec
 	storeLatency *prometheus.HistogramVec
 }
@@ -108,8 +109,12 @@ func New(opts Options) *Metrics {
 	build.WithLabelValues(opts.Version).Set(1)
 	// The series of the small, fixed label sets exist from the start at 0,
 	// so that rates and alerts work before the first event.
-	for _, p := range []string{PathXMPPToXMPP, PathXMPPToSIP, PathSIPToXMPP, PathSIPToSIP} {
-		m.routed.WithLabelValues(p)
+	// The per-path counters are resolved once: MessageRouted runs for
+	// every message, and a label lookup per call costs a hash and a
+	// shared lock.
+	m.routedBy = make(map[string]prometheus.Counter, 5)
+	for _, p := range []string{PathXMPPToXMPP, PathXMPPToSIP, PathSIPToXMPP, PathSIPToSIP, "other"} {
+		m.routedBy[p] = m.routed.WithLabelValues(p)
 	}
 	for _, r := range []string{EndBye, EndIdle, EndRejected, EndError, EndShutdown} {
 		m.imEnded.WithLabelValues(r)
@@ -180,7 +185,11 @@ func (m *Metrics) MessageRouted(path string) {
 	if m == nil {
 		return
 	}
-	m.routed.WithLabelValues(oneOf(path, PathXMPPToXMPP, PathXMPPToSIP, PathSIPToXMPP, PathSIPToSIP)).Inc()
+	c, ok := m.routedBy[path]
+	if !ok {
+		c = m.routedBy["other"]
+	}
+	c.Inc()
 }
 
 // DeliveryFailed records a stanza or request that could not be delivered,
