@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 )
 
 // ListenS2S binds the server-to-server listeners (RFC 6120; default port
@@ -53,38 +52,13 @@ func (s *Server) S2SAddrs() []net.Addr {
 // DialbackSecret. Serve's end closes its streams.
 func (s *Server) S2S() Remote { return s.s2s }
 
-func (s *Server) acceptS2S(ctx context.Context, l net.Listener) {
-	defer s.acceptsWG.Done()
-	var backoff time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed", "addr", l.Addr().String(), "err", err)
-			select {
-			case <-time.After(backoff):
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		backoff = 0
-		c := s.newS2SIn(nc)
-		s.mu.Lock()
-		s.s2sConns[c] = struct{}{}
-		s.connWG.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.connWG.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.s2sConns, c)
-				s.mu.Unlock()
-			}()
-			c.serve(ctx)
-		}()
+// startS2S registers an inbound server-to-server connection in
+// s.s2sConns and returns what serves it.
+func (s *Server) startS2S(ctx context.Context, nc net.Conn) func() {
+	c := s.newS2SIn(nc)
+	track(s, s.s2sConns, c)
+	return func() {
+		defer untrack(s, s.s2sConns, c)
+		c.serve(ctx)
 	}
 }

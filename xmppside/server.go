@@ -324,11 +324,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancelConns()
 	for l, direct := range lns {
 		s.acceptsWG.Add(1)
-		go s.accept(connCtx, l, direct)
+		go s.accept(connCtx, l, func(nc net.Conn) func() { return s.startC2S(connCtx, nc, direct) })
 	}
 	for _, l := range s2sLn {
 		s.acceptsWG.Add(1)
-		go s.acceptS2S(connCtx, l)
+		go s.accept(connCtx, l, func(nc net.Conn) func() { return s.startS2S(connCtx, nc) })
 	}
 	<-ctx.Done()
 
@@ -374,7 +374,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) accept(ctx context.Context, l net.Listener, direct bool) {
+// accept runs the accept loop of l until l is closed. For each
+// connection it calls start on the loop itself, so that the connection is
+// registered before Serve's shutdown (which waits for the loops) looks,
+// then runs what start returns on a goroutine that connWG tracks. A
+// temporary failure (EMFILE, say) backs off and retries.
+func (s *Server) accept(ctx context.Context, l net.Listener, start func(net.Conn) (serve func())) {
 	defer s.acceptsWG.Done()
 	var backoff time.Duration
 	for {
@@ -383,12 +388,7 @@ func (s *Server) accept(ctx context.Context, l net.Listener, direct bool) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Temporary failures such as EMFILE: back off and retry.
-			if backoff == 0 {
-				backoff = 5 * time.Millisecond
-			} else if backoff < time.Second {
-				backoff *= 2
-			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			s.log.Warn("accept failed", "addr", l.Addr().String(), "err", err)
 			select {
 			case <-time.After(backoff):
@@ -398,21 +398,38 @@ func (s *Server) accept(ctx context.Context, l net.Listener, direct bool) {
 			}
 		}
 		backoff = 0
-		c := s.newConn(nc)
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.connWG.Add(1)
-		s.mu.Unlock()
+		serve := start(nc)
 		go func() {
 			defer s.connWG.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			c.serve(ctx, direct)
+			serve()
 		}()
 	}
+}
+
+// startC2S registers a client connection in s.conns and returns what
+// serves it.
+func (s *Server) startC2S(ctx context.Context, nc net.Conn, direct bool) func() {
+	c := s.newConn(nc)
+	track(s, s.conns, c)
+	return func() {
+		defer untrack(s, s.conns, c)
+		c.serve(ctx, direct)
+	}
+}
+
+// track registers a live connection of one kind (for shutdown and Stats)
+// and counts it in connWG; untrack removes it when it ends.
+func track[C comparable](s *Server, m map[C]struct{}, c C) {
+	s.mu.Lock()
+	m[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+}
+
+func untrack[C comparable](s *Server, m map[C]struct{}, c C) {
+	s.mu.Lock()
+	delete(m, c)
+	s.mu.Unlock()
 }
 
 // isLocal reports whether domain is hosted here.
