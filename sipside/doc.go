@@ -1,6 +1,8 @@
 // Package sipside is the SIP server of a UMPP domain
 // (draft-mahy-impp-unified-proposal): transports, request validation,
-// OPTIONS, the registrar and pager-mode MESSAGE between local users.
+// OPTIONS, the registrar, pager-mode MESSAGE between local users,
+// presence (PUBLISH, SUBSCRIBE/NOTIFY as notifier and as subscriber), and
+// the INVITEs that set up XMPP message sessions (the draft's §4.1).
 //
 // # Lifecycle
 //
@@ -10,12 +12,20 @@
 //
 // # Implemented
 //
-//   - RFC 3261 §18 transports over sipgo: UDP, TCP, TLS. On UDP every
-//     datagram is first normalized (folded header lines joined, §7.3.1;
-//     LWS around ';' '=' '/' in Via/From/To/Contact removed; octets past
-//     Content-Length dropped, §18.3), and ";rport" is added to the top Via
-//     (RFC 3581 applied as server policy, like Kamailio's force_rport), so
-//     responses go back to the packet's source.
+//   - RFC 3261 §18 transports over sipgo: UDP, TCP, TLS. Every message is
+//     first normalized (folded header lines joined, §7.3.1; LWS around ';'
+//     '=' '/' in Via/From/To/Contact removed; octets past Content-Length
+//     dropped, §18.3), and ";rport" is added to the top Via (RFC 3581
+//     applied as server policy, like Kamailio's force_rport), so responses
+//     go back to the packet's source. On TCP and TLS we frame messages
+//     ourselves before sipgo reads them (stream.go: Content-Length
+//     framing, §18.3; CRLF keep-alives and RFC 5626 ping/pong; header
+//     section bounded to 64 KiB), run the same checks as on UDP, and hand
+//     sipgo only messages its stream parser accepts, so a bad message gets
+//     its 400/416/505 and the connection keeps serving. Only a lost
+//     boundary (negative, malformed or conflicting Content-Length) ends
+//     the connection, after a 400; an oversize body gets 413 and is
+//     skipped.
 //   - RFC 3261 §8.2 and §16.3 request checks, in one validator in front of
 //     every handler (validate.go): version (505), required and
 //     single-valued headers, CSeq method and ranges, Content-Length,
@@ -25,8 +35,9 @@
 //     (415 with Accept), Contact form in REGISTER (400). Messages sipgo's
 //     parser refuses are read by our fallback parser (rawmsg.go) and
 //     answered 400, 416 or 505 when their Via can be read, or dropped.
-//     All 49 RFC 4475 messages are answered as that RFC describes; the
-//     table is in torture_test.go.
+//     All 49 RFC 4475 messages are answered as that RFC describes over
+//     UDP, and 46 of them over TCP too (three cannot be sent on a stream
+//     as they stand; the reasons are in torture_test.go).
 //   - RFC 3261 §11 OPTIONS, answered by the server for its domains.
 //   - RFC 3261 §10.3 registrar: digest authentication (§22, RFC 8760
 //     SHA-256 and MD5 challenges, SHA-256 first, qop=auth, stateless MAC'd
@@ -55,26 +66,50 @@
 //     PIDF (or CPIM-PIDF when that is all the Accept allows), a NOTIFY on
 //     every PUBLISH, refresh in the dialog, Expires: 0 (and fetch) ends with
 //     a NOTIFY "terminated", expiry ends with "terminated;reason=timeout",
-//     481 for unknown dialogs, 489 for other packages. Who may watch whom
-//     is PresencePolicy's decision (nil: only oneself). State is in memory.
+//     481 for unknown dialogs, 489 for other packages. State is in memory.
+//   - Watcher authorization (RFC 3856 §6.6, RFC 8048 §4): PresencePolicy
+//     answers allow, deny (403) or pending (nil policy: only oneself). A
+//     pending subscription gets 200 and NOTIFY "pending" with no body, and
+//     hears nothing of the presentity until Server.Authorize: approval
+//     sends NOTIFY "active" with the current PIDF, refusal (or a later
+//     withdrawal) NOTIFY "terminated;reason=rejected".
+//   - SUBSCRIBE flood protection: a token bucket per source IP (bounded
+//     table) answers 503 with Retry-After before any digest or store work,
+//     logged once per interval; subscriptions are bounded per watcher and
+//     per presentity (403).
+//   - The draft's §4.1 INVITE for XMPP message sessions (invite.go,
+//     invite_uac.go, dialog.go): offers parsed with package session/sdp
+//     (415 for non-SDP, 488 without an xmpp/tcp message stream), answered
+//     through the SessionHandler (480 offline, 404 unknown, 403 refused),
+//     ACK, BYE from either side, CANCEL (487), re-INVITE; Server.Invite
+//     sends such offers to a peer found by the Resolver. Dialogs are kept
+//     in one bounded table and get BYE on shutdown.
+//   - Outgoing subscriptions (subscriber.go, RFC 6665 as subscriber):
+//     Server.Subscribe sends the draft's §4.2 SUBSCRIBE pres:, takes the
+//     NOTIFYs of its dialog, refreshes before expiry, re-subscribes after
+//     481, timeouts or "terminated;reason=deactivated" (a peer restart),
+//     stops on rejected/noresource/403/489/603, and unsubscribes on
+//     shutdown.
+//   - Requests from peer domains (peer.go): with Options.PeerPolicy, a
+//     SUBSCRIBE or INVITE whose From is a peer domain's user is taken
+//     without digest authentication.
 //
 // # Not yet
 //
-//   - INVITE sessions (an INVITE to a local user is answered 480; with a
-//     To tag, 481), CANCEL matching beyond sipgo's, BYE.
+//   - Proof that a peer-domain request comes from that peer's server
+//     (TLS mutual authentication, RFC 5922, as the draft's §5 asks): until
+//     it exists, umppd does not set PeerPolicy. INVITEs without an offer
+//     (offer in the 200) get 488.
 //   - Presence state shared between several umppd processes, winfo
-//     (RFC 3857), partial PIDF (RFC 5262), pending subscriptions awaiting
-//     the presentity's approval (policy answers yes or no at once), and
-//     Record-Route/route sets in subscription dialogs (NOTIFY goes straight
-//     to the subscriber's Contact).
+//     (RFC 3857), partial PIDF (RFC 5262), and Record-Route/route sets in
+//     subscription dialogs (NOTIFY goes straight to the subscriber's
+//     Contact). Authorization decisions are not remembered by sipside:
+//     later SUBSCRIBEs ask PresencePolicy again.
 //   - Requests from other domains (MESSAGE from a non-local From is
 //     refused 403 until peer authentication exists).
-//   - Over TCP/TLS the fallback parser and datagram normalization do not
-//     apply (sipgo frames streams itself): unparseable stream data closes
-//     the connection, and a folded From tag or an RFC 2543 request without
-//     From tag is answered 400 by sipgo.
+//   - The SUBSCRIBE rate limit is per source IP, so a peer domain's
+//     server subscribing for many users shares one bucket; raise
+//     Options.SubscribeRate for such deployments.
 //   - Outbound connection reuse for contacts behind NAT (RFC 5626), Path,
 //     GRUU.
-//   - im:/pres: URIs are read by a small local function (uri.go) until
-//     package addressing is available.
 package sipside

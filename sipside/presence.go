@@ -19,16 +19,57 @@ import (
 // notifier for SUBSCRIBE/NOTIFY with the presence event package
 // (RFC 6665, RFC 3856), for local presentities. State is in memory.
 
-// PresencePolicy decides who may watch whom (RFC 3856 §6.6). The seam for
-// rosters: umppd answers with the XMPP subscription state.
-type PresencePolicy interface {
-	MaySubscribe(ctx context.Context, watcher, presentity string) (bool, error)
+// PolicyDecision is a PresencePolicy answer about one watcher and one
+// presentity (RFC 3857 §3.2.1 names the same states).
+type PolicyDecision int
+
+const (
+	// PolicyDeny refuses the subscription: 403.
+	PolicyDeny PolicyDecision = iota
+	// PolicyAllow accepts it: 200 and NOTIFY active with the presence
+	// document.
+	PolicyAllow
+	// PolicyPending accepts it without showing anything until the
+	// presentity decides: 200 and NOTIFY pending with no body
+	// (RFC 3856 §6.6.2, RFC 6665 §4.2.1.1). Server.Authorize later
+	// turns it active or rejected.
+	PolicyPending
+)
+
+func (d PolicyDecision) String() string {
+	switch d {
+	case PolicyAllow:
+		return "allow"
+	case PolicyPending:
+		return "pending"
+	default:
+		return "deny"
+	}
 }
 
-// Bounds on presence state per presentity.
+// PresencePolicy decides who may watch whom (RFC 3856 §6.6). The seam for
+// rosters: umppd answers with the XMPP subscription state, PolicyPending
+// while the XMPP user has not answered the subscription request
+// (RFC 8048 §4: answering PolicyPending is the moment to send the XMPP
+// user a subscription request), and calls Server.Authorize when they
+// answer. A user may always watch themselves; the policy is not asked
+// then. MaySubscribe is called once per new subscription, not on
+// refreshes, and should not block for long: the SUBSCRIBE waits for it.
+type PresencePolicy interface {
+	MaySubscribe(ctx context.Context, watcher, presentity string) (PolicyDecision, error)
+}
+
+// Bounds on presence state.
 const (
 	maxPublications = 16
-	maxWatchers     = 256
+	// Defaults of Options.MaxWatchersPerPresentity and
+	// MaxSubscriptionsPerWatcher.
+	defaultMaxWatchers      = 256
+	defaultMaxSubscriptions = 1024
+	defaultSubscribeRate    = 20
+	defaultSubscribeBurst   = 100
+	maxRateSources          = 65536
+	rateLimitLogInterval    = 10 * time.Second
 )
 
 type publication struct {
@@ -50,17 +91,79 @@ type subscription struct {
 	cseq      uint32
 	ctype     string // body type to NOTIFY with
 	expires   time.Time
+	pending   bool // awaiting the presentity's authorization: no state shown
 }
 
 // presence holds publications and subscriptions by presentity JID.
 type presence struct {
-	mu   sync.Mutex
-	pubs map[string]map[string]*publication  // presentity -> etag -> publication
-	subs map[string]map[string]*subscription // presentity -> id -> subscription
+	maxWatchers, maxPerWatcher int
+	limiter                    *rateLimiter // SUBSCRIBE per source IP
+
+	mu        sync.Mutex
+	pubs      map[string]map[string]*publication  // presentity -> etag -> publication
+	subs      map[string]map[string]*subscription // presentity -> id -> subscription
+	byWatcher map[string]int                      // watcher -> live subscriptions
+	// dialogs names the presentity of each subscription by its id: an
+	// in-dialog SUBSCRIBE (refresh, unsubscribe) is addressed to our
+	// Contact, not to the presentity (RFC 6665 §4.1.2.1).
+	dialogs map[string]string
 }
 
-func newPresence() *presence {
-	return &presence{pubs: make(map[string]map[string]*publication), subs: make(map[string]map[string]*subscription)}
+func newPresence(opts Options) *presence {
+	p := &presence{
+		maxWatchers:   opts.MaxWatchersPerPresentity,
+		maxPerWatcher: opts.MaxSubscriptionsPerWatcher,
+		pubs:          make(map[string]map[string]*publication),
+		subs:          make(map[string]map[string]*subscription),
+		byWatcher:     make(map[string]int),
+		dialogs:       make(map[string]string),
+	}
+	if p.maxWatchers <= 0 {
+		p.maxWatchers = defaultMaxWatchers
+	}
+	if p.maxPerWatcher <= 0 {
+		p.maxPerWatcher = defaultMaxSubscriptions
+	}
+	rate, burst := opts.SubscribeRate, opts.SubscribeBurst
+	if rate <= 0 {
+		rate = defaultSubscribeRate
+	}
+	if burst <= 0 {
+		burst = defaultSubscribeBurst
+	}
+	p.limiter = newRateLimiter(rate, burst, maxRateSources, rateLimitLogInterval)
+	return p
+}
+
+// addSubLocked stores a subscription; p.mu is held.
+func (p *presence) addSubLocked(presentity string, sub *subscription) {
+	m := p.subs[presentity]
+	if m == nil {
+		m = make(map[string]*subscription)
+		p.subs[presentity] = m
+	}
+	if _, dup := m[sub.id]; !dup {
+		p.byWatcher[sub.watcher]++
+	}
+	m[sub.id] = sub
+	p.dialogs[sub.id] = presentity
+}
+
+// delSubLocked removes a subscription; p.mu is held.
+func (p *presence) delSubLocked(presentity, id string) {
+	m := p.subs[presentity]
+	sub := m[id]
+	if sub == nil {
+		return
+	}
+	delete(m, id)
+	delete(p.dialogs, id)
+	if len(m) == 0 {
+		delete(p.subs, presentity)
+	}
+	if p.byWatcher[sub.watcher]--; p.byWatcher[sub.watcher] <= 0 {
+		delete(p.byWatcher, sub.watcher)
+	}
 }
 
 // document composes a presentity's state: the tuples of every live
@@ -120,6 +223,12 @@ func (s *Server) presenceTarget(ctx context.Context, req *sip.Request, tx sip.Se
 		s.reply(req, tx, 404, "Not Found")
 		return "", "", false
 	}
+	if peer, ok := s.peerSender(req); ok {
+		if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
+			return presentity, peer, presentity != ""
+		}
+		return s.peerPresenceTarget(ctx, req, tx, local, peer)
+	}
 	fromHost := uriHost(req.From().Address)
 	if !s.domains[fromHost] {
 		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
@@ -132,6 +241,9 @@ func (s *Server) presenceTarget(ctx context.Context, req *sip.Request, tx sip.Se
 	if aor, ok := aorOf(req.From().Address); !ok || aor != sender {
 		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
 		return "", "", false
+	}
+	if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
+		return presentity, sender, presentity != ""
 	}
 	presentity, ok = aorOf(req.Recipient)
 	if !ok {
@@ -270,6 +382,9 @@ func (s *Server) contactFor(transport string) sip.Uri {
 
 // handleSubscribe is the presence notifier (RFC 6665 §4.2, RFC 3856 §6).
 func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, local bool) {
+	if !s.subscribeAllowed(req, tx) {
+		return
+	}
 	presentity, watcher, ok := s.presenceTarget(ctx, req, tx, local)
 	if !ok {
 		return
@@ -315,18 +430,20 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 			return
 		}
 	} else {
+		decision := PolicyAllow
 		if watcher != presentity {
 			s.presence.mu.Unlock()
-			allowed, err := s.maySubscribe(ctx, watcher, presentity)
+			d, err := s.maySubscribe(ctx, watcher, presentity)
 			if err != nil {
 				s.log.Error("presence policy failed", "call_id", cid, "method", "SUBSCRIBE", "error", err)
 				s.reply(req, tx, 500, "Server Internal Error")
 				return
 			}
-			if !allowed {
+			if d != PolicyAllow && d != PolicyPending {
 				s.reply(req, tx, 403, "Forbidden")
 				return
 			}
+			decision = d
 			s.presence.mu.Lock()
 		}
 		if fromTag == "" {
@@ -334,27 +451,30 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 			s.reply(req, tx, 400, "Bad Request - From tag required")
 			return
 		}
-		if len(s.presence.subs[presentity]) >= maxWatchers {
+		if exp > 0 && len(s.presence.subs[presentity]) >= s.presence.maxWatchers {
 			s.presence.mu.Unlock()
 			s.reply(req, tx, 403, "Forbidden - Too Many Watchers")
+			return
+		}
+		if exp > 0 && s.presence.byWatcher[watcher] >= s.presence.maxPerWatcher {
+			s.presence.mu.Unlock()
+			s.reply(req, tx, 403, "Forbidden - Too Many Subscriptions")
 			return
 		}
 		toTag = newTag()
 		sub = &subscription{
 			id: cid + "|" + toTag + "|" + fromTag, watcher: watcher, callID: cid, localTag: toTag, remoteTag: fromTag,
 			local: req.To().Address, remote: req.From().Address, transport: req.Transport(), ctype: ctype,
+			pending: decision == PolicyPending,
 		}
 		if exp > 0 {
-			if s.presence.subs[presentity] == nil {
-				s.presence.subs[presentity] = make(map[string]*subscription)
-			}
-			s.presence.subs[presentity][sub.id] = sub
+			s.presence.addSubLocked(presentity, sub)
 		}
 	}
 	sub.target = contact.Address
 	sub.expires = now.Add(time.Duration(exp) * time.Second)
 	if exp == 0 {
-		delete(s.presence.subs[presentity], sub.id)
+		s.presence.delSubLocked(presentity, sub.id)
 	}
 	snapshot := *sub
 	s.presence.mu.Unlock()
@@ -365,21 +485,89 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 	res.AppendHeader(&sip.ContactHeader{Address: s.contactFor(req.Transport())})
 	s.respond(req, tx, res)
 	state := "active;expires=" + strconv.Itoa(exp)
+	if snapshot.pending {
+		state = "pending;expires=" + strconv.Itoa(exp)
+	}
 	if exp == 0 {
 		state = "terminated;reason=timeout"
 	}
 	s.spawn(func() { s.sendNotify(presentity, &snapshot, state) })
 }
 
-func (s *Server) maySubscribe(ctx context.Context, watcher, presentity string) (bool, error) {
+// subscribeAllowed applies the per-source SUBSCRIBE rate limit before any
+// other work (digest checks, policy lookups): a source over its rate gets
+// 503 with Retry-After (RFC 3261 §21.5.4), and the flood is logged once
+// per interval, not per request.
+func (s *Server) subscribeAllowed(req *sip.Request, tx sip.ServerTransaction) bool {
+	src := req.Source()
+	if h, _, err := net.SplitHostPort(src); err == nil {
+		src = h
+	}
+	ok, retry, report := s.presence.limiter.allow(src, time.Now())
+	if ok {
+		return true
+	}
+	if report != nil {
+		s.log.Warn("SUBSCRIBE rate limit: requests refused", "peer", report.peer, "refused", report.refused,
+			"interval", rateLimitLogInterval.String())
+	}
+	secs := max(1, int((retry+time.Second-1)/time.Second))
+	s.reply(req, tx, 503, "Service Unavailable - Too Many Subscriptions", sip.NewHeader("Retry-After", strconv.Itoa(secs)))
+	return false
+}
+
+func (s *Server) maySubscribe(ctx context.Context, watcher, presentity string) (PolicyDecision, error) {
 	if s.opts.PresencePolicy == nil {
-		return false, nil
+		return PolicyDeny, nil
 	}
-	ok, err := s.opts.PresencePolicy.MaySubscribe(ctx, watcher, presentity)
+	d, err := s.opts.PresencePolicy.MaySubscribe(ctx, watcher, presentity)
 	if err != nil {
-		return false, fmt.Errorf("sipside: presence policy %s -> %s: %w", watcher, presentity, err)
+		return PolicyDeny, fmt.Errorf("sipside: presence policy %s -> %s: %w", watcher, presentity, err)
 	}
-	return ok, nil
+	return d, nil
+}
+
+// Authorize records the presentity's answer to a watcher's subscription
+// (RFC 3856 §6.6, RFC 8048 §4: the XMPP user's "subscribed" or
+// "unsubscribed"). With allowed, every pending subscription of watcher to
+// presentity becomes active and gets a NOTIFY with the current presence
+// document; without, every subscription of watcher to presentity, pending
+// or active, ends with NOTIFY "terminated;reason=rejected" (RFC 6665
+// §4.2.2). Both are bare JIDs (user@domain). It returns how many
+// subscriptions changed; later SUBSCRIBEs ask the PresencePolicy again.
+func (s *Server) Authorize(ctx context.Context, presentity, watcher string, allowed bool) int {
+	if ctx.Err() != nil {
+		return 0
+	}
+	now := time.Now()
+	var changed []subscription
+	s.presence.mu.Lock()
+	for id, sub := range s.presence.subs[presentity] {
+		if sub.watcher != watcher || !sub.expires.After(now) {
+			continue
+		}
+		switch {
+		case allowed && sub.pending:
+			sub.pending = false
+			changed = append(changed, *sub)
+		case !allowed:
+			changed = append(changed, *sub)
+			s.presence.delSubLocked(presentity, id)
+		}
+	}
+	s.presence.mu.Unlock()
+	for i := range changed {
+		sub := &changed[i]
+		state := "terminated;reason=rejected"
+		if allowed {
+			state = "active;expires=" + strconv.Itoa(max(1, int(time.Until(sub.expires)/time.Second)))
+		} else {
+			sub.pending = true // a rejected watcher is shown nothing
+		}
+		s.spawn(func() { s.sendNotify(presentity, sub, state) })
+	}
+	s.log.Debug("presence authorization", "presentity", presentity, "watcher", watcher, "allowed", allowed, "subscriptions", len(changed))
+	return len(changed)
 }
 
 // notifyAll sends the current state to every watcher of presentity.
@@ -388,7 +576,7 @@ func (s *Server) notifyAll(presentity string) {
 	s.presence.mu.Lock()
 	var subs []subscription
 	for _, sub := range s.presence.subs[presentity] {
-		if sub.expires.After(now) {
+		if sub.expires.After(now) && !sub.pending {
 			subs = append(subs, *sub)
 		}
 	}
@@ -417,14 +605,18 @@ func (s *Server) nextCSeq(presentity string, sub *subscription) uint32 {
 func (s *Server) sendNotify(presentity string, sub *subscription, state string) {
 	ctx, cancel := context.WithTimeout(s.serveContext(), s.opts.ForwardTimeout)
 	defer cancel()
-	doc := s.presence.document(presentity, time.Now())
-	if sub.ctype == pidf.ContentTypeCPIM {
-		doc.Namespace = pidf.NamespaceCPIM
-	}
-	body, err := doc.Marshal()
-	if err != nil {
-		s.log.Error("presence document", "call_id", sub.callID, "method", "NOTIFY", "error", err)
-		return
+	var body []byte
+	if !sub.pending {
+		doc := s.presence.document(presentity, time.Now())
+		if sub.ctype == pidf.ContentTypeCPIM {
+			doc.Namespace = pidf.NamespaceCPIM
+		}
+		b, err := doc.Marshal()
+		if err != nil {
+			s.log.Error("presence document", "call_id", sub.callID, "method", "NOTIFY", "error", err)
+			return
+		}
+		body = b
 	}
 	req := sip.NewRequest(sip.NOTIFY, sub.target)
 	from := &sip.FromHeader{Address: sub.local, Params: sip.NewParams()}
@@ -441,15 +633,20 @@ func (s *Server) sendNotify(presentity string, sub *subscription, state string) 
 	req.AppendHeader(sip.NewHeader("Event", "presence"))
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(&sip.ContactHeader{Address: s.contactFor(sub.transport)})
-	req.AppendHeader(sip.NewHeader("Content-Type", sub.ctype))
-	req.SetBody(body)
+	if body != nil {
+		// A pending or rejected watcher gets no body: nothing of the
+		// presentity's state before authorization (RFC 3856 §6.6.2).
+		req.AppendHeader(sip.NewHeader("Content-Type", sub.ctype))
+		req.SetBody(body)
+	}
+	s.route(ctx, req, "", "")
 	res, err := s.client.Do(ctx, req)
-	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && strings.HasPrefix(state, "active") {
+	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && !strings.HasPrefix(state, "terminated") {
 		if err != nil {
 			s.log.Debug("notify failed", "call_id", sub.callID, "method", "NOTIFY", "error", err)
 		}
 		s.presence.mu.Lock()
-		delete(s.presence.subs[presentity], sub.id)
+		s.presence.delSubLocked(presentity, sub.id)
 		s.presence.mu.Unlock()
 	}
 }
@@ -488,14 +685,12 @@ func (s *Server) runPresence(ctx context.Context) {
 			for k, sub := range subs {
 				if !sub.expires.After(now) {
 					gone = append(gone, ended{p, *sub})
-					delete(subs, k)
+					s.presence.delSubLocked(p, k)
 				}
-			}
-			if len(subs) == 0 {
-				delete(s.presence.subs, p)
 			}
 		}
 		s.presence.mu.Unlock()
+		s.presence.limiter.sweep(now)
 		for _, g := range gone {
 			s.spawn(func() { s.sendNotify(g.presentity, &g.sub, "terminated;reason=timeout") })
 		}
@@ -503,4 +698,27 @@ func (s *Server) runPresence(ctx context.Context) {
 			s.notifyAll(p)
 		}
 	}
+}
+
+// subscriptionPresentity handles an in-dialog SUBSCRIBE (one with a To
+// tag): it returns the presentity of its subscription and true, or
+// answers 481 and returns "" and true when there is no such dialog
+// (RFC 3261 §12.2.2). handleSubscribe then checks that the dialog's
+// watcher is the sender. For an initial SUBSCRIBE it returns false.
+func (s *Server) subscriptionPresentity(req *sip.Request, tx sip.ServerTransaction) (string, bool) {
+	if req.Method != sip.SUBSCRIBE {
+		return "", false
+	}
+	toTag, ok := req.To().Params.Get("tag")
+	if !ok || toTag == "" {
+		return "", false
+	}
+	fromTag, _ := req.From().Params.Get("tag")
+	s.presence.mu.Lock()
+	p := s.presence.dialogs[callID(req)+"|"+toTag+"|"+fromTag]
+	s.presence.mu.Unlock()
+	if p == "" {
+		s.reply(req, tx, 481, "Subscription Does Not Exist")
+	}
+	return p, true
 }

@@ -14,7 +14,9 @@ import (
 
 type allowAll struct{}
 
-func (allowAll) MaySubscribe(context.Context, string, string) (bool, error) { return true, nil }
+func (allowAll) MaySubscribe(context.Context, string, string) (PolicyDecision, error) {
+	return PolicyAllow, nil
+}
 
 const openPIDF = `<?xml version="1.0" encoding="UTF-8"?>
 <presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:alice@example.com">
@@ -95,6 +97,10 @@ func TestPresence(t *testing.T) {
 		t.Fatalf("SUBSCRIBE: got %d, want 200", res.StatusCode)
 	}
 	toTag, _ := res.To().Params.Get("tag")
+	if res.Contact() == nil {
+		t.Fatal("the 200 to SUBSCRIBE has no Contact: the watcher has no remote target")
+	}
+	remoteTarget := res.Contact().Address.String()
 	if state, open := notifyState(t, nextNotify(t, bob)); !strings.HasPrefix(state, "active") || open {
 		t.Fatalf("first NOTIFY: state %q open %v, want active and closed", state, open)
 	}
@@ -143,8 +149,27 @@ func TestPresence(t *testing.T) {
 		t.Fatalf("NOTIFY after refresh: state %q open %v", state, open)
 	}
 
+	// bob refreshes in the dialog, as clients do: addressed to the remote
+	// target (our Contact), not to alice (RFC 6665 §4.1.2.1).
+	refresh := ts.request(sip.SUBSCRIBE, remoteTarget, "udp")
+	rto := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "example.com"}, Params: sip.NewParams()}
+	rto.Params.Add("tag", toTag)
+	refresh.AppendHeader(rto)
+	refresh.AppendHeader(from)
+	refresh.AppendHeader(sub.CallID())
+	refresh.AppendHeader(&sip.CSeqHeader{SeqNo: 5, MethodName: sip.SUBSCRIBE})
+	refresh.AppendHeader(sip.NewHeader("Event", "presence"))
+	refresh.AppendHeader(sip.NewHeader("Expires", "600"))
+	refresh.AppendHeader(sip.NewHeader("Contact", "<"+bob.contact+">"))
+	if res := authed(t, bob, refresh, "bob", "builder"); res.StatusCode != 200 {
+		t.Fatalf("in-dialog refresh to %s: got %d, want 200", remoteTarget, res.StatusCode)
+	}
+	if state, open := notifyState(t, nextNotify(t, bob)); !strings.HasPrefix(state, "active") || !open {
+		t.Fatalf("NOTIFY after the SUBSCRIBE refresh: state %q open %v", state, open)
+	}
+
 	// bob unsubscribes in the dialog: 200 and a final NOTIFY.
-	unsub := ts.request(sip.SUBSCRIBE, "sip:alice@example.com", "udp")
+	unsub := ts.request(sip.SUBSCRIBE, remoteTarget, "udp")
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "example.com"}, Params: sip.NewParams()}
 	to.Params.Add("tag", toTag)
 	unsub.AppendHeader(to)

@@ -45,8 +45,9 @@ type Options struct {
 	// Registrations keeps registrar bindings; default an in-memory
 	// table (NewMemoryRegistrations).
 	Registrations Registrations
-	// PresencePolicy decides who may SUBSCRIBE to whose presence. Nil
-	// lets a user watch only their own presence.
+	// PresencePolicy decides who may SUBSCRIBE to whose presence: allow,
+	// deny, or pending until Server.Authorize. Nil lets a user watch
+	// only their own presence.
 	PresencePolicy PresencePolicy
 	// Gateway receives MESSAGE requests for non-local targets. Nil
 	// answers them 403 (no open relay).
@@ -72,6 +73,28 @@ type Options struct {
 	// ForwardTimeout bounds a forked MESSAGE to the recipient's contacts.
 	// Default 10 seconds.
 	ForwardTimeout time.Duration
+	// Sessions decides on INVITEs offering XMPP message sessions to
+	// local users (draft §4.1, invite.go). Nil answers them 480.
+	Sessions SessionHandler
+	// Resolver finds peer SIP servers for Invite and the targets of
+	// in-dialog requests and NOTIFYs named by host (RFC 3263).
+	// *addressing.Resolver satisfies it. Nil: Invite fails, and hosts are
+	// left to sipgo's DNS lookup.
+	Resolver Resolver
+	// PeerPolicy reports whether a domain is a peer UMPP domain whose
+	// servers may INVITE and SUBSCRIBE to local users without digest
+	// authentication (peer.go). Nil: no peers.
+	PeerPolicy func(domain string) bool
+	// SubscribeRate and SubscribeBurst bound SUBSCRIBE requests per
+	// source IP address (a token bucket, checked before digest
+	// authentication): beyond them the answer is 503 with Retry-After.
+	// Defaults 20 per second with a burst of 100.
+	SubscribeRate  float64
+	SubscribeBurst int
+	// MaxSubscriptionsPerWatcher and MaxWatchersPerPresentity bound
+	// presence subscriptions; beyond them a new one gets 403. Defaults
+	// 1024 and 256.
+	MaxSubscriptionsPerWatcher, MaxWatchersPerPresentity int
 }
 
 // Addr is one bound listener.
@@ -93,6 +116,9 @@ type Server struct {
 	auth     *authenticator
 	parser   *sip.Parser
 	presence *presence
+	dialogs  dialogTable // INVITE dialogs (dialog.go)
+
+	subs subscriberTable // outgoing SUBSCRIBE dialogs (subscriber.go)
 
 	mu       sync.Mutex
 	listened bool
@@ -204,7 +230,7 @@ func New(opts Options) (*Server, error) {
 		udp:      make(map[string]net.PacketConn),
 		localIPs: make(map[string]bool),
 		parser:   sip.NewParser(),
-		presence: newPresence(),
+		presence: newPresence(opts),
 	}
 	for _, d := range opts.Domains {
 		s.domains[strings.ToLower(d)] = true
@@ -278,6 +304,7 @@ func (s *Server) Listen(ctx context.Context) error {
 			if l.Transport == "tls" {
 				ln = tls.NewListener(ln, s.opts.TLS)
 			}
+			ln = &framedListener{Listener: ln, s: s, transport: l.Transport}
 			s.streams = append(s.streams, streamListener{transport: l.Transport, l: ln})
 		}
 	}
@@ -395,6 +422,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	s.unsubscribeAll()
+	s.byeAll()
 	cancel()
 	s.mu.Lock()
 	s.closing = true
@@ -421,9 +450,10 @@ func (s *Server) isLocal(host string) bool {
 }
 
 // readFilter sees every UDP datagram before sipgo parses it (stream reads
-// are passed through untouched: their framing is sipgo's). It normalizes
-// the datagram, answers the requests sipgo would drop (unparseable, or
-// refused by validate) statelessly, and passes the rest on.
+// were framed and filtered already by framedConn, stream.go). It
+// normalizes the datagram, answers the requests sipgo would drop
+// (unparseable, or refused by validate) statelessly, and passes the rest
+// on.
 func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
 	if !strings.EqualFold(info.Transport, "udp") {
 		return data, nil
@@ -431,45 +461,11 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return data, nil // keep-alive
 	}
-	norm := normalizeDatagram(data)
-	msg, perr := s.parser.ParseSIP(norm)
-	raw, rerr := parseRaw(norm)
-	if perr != nil {
-		if rerr != nil {
-			s.log.Debug("dropped unparseable datagram", "peer", info.RemoteAddr.String(), "error", perr)
-			return nil, nil
-		}
-		code, reason, ok := rejectStatus(raw)
-		if !ok {
-			s.log.Debug("dropped unparseable message without usable Via", "peer", info.RemoteAddr.String(), "error", perr)
-			return nil, nil
-		}
-		host, _, _ := net.SplitHostPort(info.RemoteAddr.String())
-		resp := rawResponse(raw, code, reason, newTag(), host, s.opts.UserAgent)
+	clean, resp := s.filterMessage("udp", info.RemoteAddr, data)
+	if resp != nil {
 		s.writeUDP(info, resp)
-		s.log.Debug("answered unparseable request", "peer", info.RemoteAddr.String(), "call_id", raw.first("call-id"),
-			"method", raw.method, "status", code, "error", perr)
-		return nil, nil
 	}
-	req, ok := msg.(*sip.Request)
-	if !ok {
-		return norm, nil
-	}
-	if req.IsAck() {
-		return norm, nil
-	}
-	if rerr != nil {
-		raw = nil
-	}
-	if rej := validate(req, raw, s.opts.MaxMessageBytes); rej != nil {
-		req.SetSource(info.RemoteAddr.String())
-		res := s.response(req, rej.code, rej.reason, rej.headers...)
-		s.writeUDP(info, []byte(res.String()))
-		s.log.Debug("rejected request", "peer", info.RemoteAddr.String(), "call_id", callID(req),
-			"method", string(req.Method), "status", rej.code, "reason", rej.reason)
-		return nil, nil
-	}
-	return norm, nil
+	return clean, nil
 }
 
 func (s *Server) writeUDP(info sip.TransportReadProps, b []byte) {
@@ -557,12 +553,13 @@ func newTag() string {
 }
 
 // allowed is our Allow header value.
-const allowed = "OPTIONS, REGISTER, MESSAGE, PUBLISH, SUBSCRIBE, ACK, CANCEL"
+const allowed = "OPTIONS, REGISTER, MESSAGE, PUBLISH, SUBSCRIBE, INVITE, ACK, BYE, CANCEL"
 
 // handle is the single entry point for every request sipgo delivers.
 func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsAck() {
-		return // no INVITE sessions yet: nothing to match an ACK to
+		s.handleAck(req)
+		return
 	}
 	if rej := validate(req, nil, s.opts.MaxMessageBytes); rej != nil {
 		s.log.Debug("rejected request", "peer", req.Source(), "call_id", callID(req),
@@ -594,7 +591,9 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		s.handleMessage(ctx, req, tx, local)
 	case sip.INVITE:
-		s.handleInvite(ctx, req, tx, local, toTag)
+		s.handleInviteRequest(ctx, req, tx, local, toTag)
+	case sip.BYE:
+		s.handleBye(req, tx)
 	case sip.PUBLISH:
 		if toTag {
 			s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
@@ -603,7 +602,9 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 		s.handlePublish(ctx, req, tx, local)
 	case sip.SUBSCRIBE:
 		s.handleSubscribe(ctx, req, tx, local)
-	case sip.CANCEL, sip.BYE, sip.PRACK, sip.UPDATE, sip.INFO, sip.NOTIFY:
+	case sip.NOTIFY:
+		s.handleNotify(req, tx)
+	case sip.CANCEL, sip.PRACK, sip.UPDATE, sip.INFO:
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 	default:
 		s.reply(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
@@ -617,38 +618,6 @@ func (s *Server) serveContext() context.Context {
 		return context.Background()
 	}
 	return s.ctx
-}
-
-// handleInvite is the seam for sessions: until they exist an INVITE to
-// a local user is answered 480, after the checks RFC 4475 exercises.
-func (s *Server) handleInvite(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, local, toTag bool) {
-	if toTag {
-		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !local {
-		s.reply(req, tx, 404, "Not Found")
-		return
-	}
-	if h := req.GetHeader("Accept"); h != nil && !acceptsType(h.Value(), "application/sdp") {
-		s.reply(req, tx, 406, "Not Acceptable", sip.NewHeader("Warning", `399 `+s.opts.Domains[0]+` "only application/sdp bodies are produced"`))
-		return
-	}
-	jid, ok := aorOf(req.Recipient)
-	if !ok {
-		s.reply(req, tx, 404, "Not Found")
-		return
-	}
-	if _, err := s.opts.Users.User(ctx, jid); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			s.reply(req, tx, 404, "Not Found")
-			return
-		}
-		s.log.Error("user lookup failed", "call_id", callID(req), "method", "INVITE", "error", err)
-		s.reply(req, tx, 500, "Server Internal Error")
-		return
-	}
-	s.reply(req, tx, 480, "Temporarily Unavailable")
 }
 
 // acceptsType reports whether an Accept value admits a media type.

@@ -61,7 +61,10 @@ func TestSIPpInterop(t *testing.T) {
 	users := newUsers(t)
 	addUser(t, users, "alice", "example.com", "wonderland")
 	addUser(t, users, "bob", "example.com", "builder")
-	ts := startServer(t, users, []string{"example.com"}, func(o *Options) { o.DigestAlgorithms = []string{"MD5"} })
+	ts := startServer(t, users, []string{"example.com"}, func(o *Options) {
+		o.DigestAlgorithms = []string{"MD5"}
+		o.PresencePolicy = allowAll{}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	common := []string{"-key", "domain", "example.com", "-m", "1"}
@@ -79,6 +82,13 @@ func TestSIPpInterop(t *testing.T) {
 	t.Run("register over tcp", func(t *testing.T) {
 		if out, err := runSIPp(ctx, t, ts.tcp, "register.xml", freeUDPPort(t), append(common, "-s", "alice", "-t", "t1",
 			"-au", "alice", "-ap", "wonderland", "-key", "expires", "600", "-key", "contact_port", "5999")...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	})
+
+	t.Run("subscribe", func(t *testing.T) {
+		if out, err := runSIPp(ctx, t, ts.udp, "subscribe.xml", freeUDPPort(t), "-key", "domain", "example.com", "-m", "3",
+			"-s", "bob", "-au", "bob", "-ap", "builder", "-key", "to", "alice", "-key", "expires", "600"); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 	})
@@ -158,4 +168,53 @@ func TestSIPpLoad(t *testing.T) {
 		"-m", count, "-r", rate, "-timeout", "600s", "-s", "alice", "-au", "alice", "-ap", "wonderland", "-key", "to", "bob")
 	elapsed := time.Since(start)
 	t.Logf("SIPp MESSAGE load: %s messages at requested %s/s took %v (err=%v)\n%s", count, rate, elapsed, err, out)
+}
+
+// TestSIPpSubscribeLoad is a load run to execute by hand, like
+// TestSIPpLoad: UMPP_SIPP_SUBSCRIBE_LOAD=20000 UMPP_SIPP_RATE=3000 go test
+// -run TestSIPpSubscribeLoad -v. Each SIPp call is a new presence
+// subscription of bob to alice with its digest challenge, 200 and first
+// NOTIFY (answered). The per-source rate limit and subscription bounds
+// are lifted: SIPp is one source and one watcher. It logs SIPp's
+// statistics and the rate achieved, and fails only if SIPp cannot run.
+func TestSIPpSubscribeLoad(t *testing.T) {
+	count := os.Getenv("UMPP_SIPP_SUBSCRIBE_LOAD")
+	if count == "" {
+		t.Skip("load run: set UMPP_SIPP_SUBSCRIBE_LOAD=<subscriptions> (and UMPP_SIPP_RATE=<per second>)")
+	}
+	needSIPp(t)
+	rate := os.Getenv("UMPP_SIPP_RATE")
+	if rate == "" {
+		rate = "1000"
+	}
+	expires := os.Getenv("UMPP_SIPP_EXPIRES")
+	if expires == "" {
+		expires = "600"
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		t.Fatalf("UMPP_SIPP_SUBSCRIBE_LOAD=%q: %v", count, err)
+	}
+	users := newUsers(t)
+	addUser(t, users, "alice", "example.com", "wonderland")
+	addUser(t, users, "bob", "example.com", "builder")
+	ts := startServer(t, users, []string{"example.com"}, func(o *Options) {
+		o.DigestAlgorithms = []string{"MD5"}
+		o.PresencePolicy = allowAll{}
+		o.SubscribeRate, o.SubscribeBurst = 1e9, 1e9
+		o.MaxSubscriptionsPerWatcher, o.MaxWatchersPerPresentity = n+1, n+1
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := runSIPp(ctx, t, ts.udp, "subscribe.xml", freeUDPPort(t), "-key", "domain", "example.com",
+		"-m", count, "-r", rate, "-timeout", "600s", "-s", "bob", "-au", "bob", "-ap", "builder",
+		"-key", "to", "alice", "-key", "expires", expires,
+		// A call that waits 10 s for a message fails instead of holding
+		// the run; SIPp's socket buffer is enlarged for the bursts.
+		"-recv_timeout", "10000", "-buff_size", "4194304")
+	elapsed := time.Since(start)
+	t.Logf("SIPp SUBSCRIBE load: %s subscriptions at requested %s/s took %v (%.0f/s; err=%v), %d live\n%s",
+		count, rate, elapsed, float64(n)/elapsed.Seconds(), err, ts.Stats().Subscriptions, out)
 }
