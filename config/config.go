@@ -37,6 +37,9 @@ type SIP struct {
 	Listen []Listen `toml:"listen"` // "udp://host:port", "tcp://...", "tls://..."
 	// UserAgent is the Server/User-Agent header value.
 	UserAgent string `toml:"user_agent"`
+	// DigestAlgorithms are the digest challenge algorithms, most preferred
+	// first: "SHA-256" and/or "MD5" (RFC 8760).
+	DigestAlgorithms []string `toml:"digest_algorithms"`
 }
 
 // Listen is one SIP listen URL, or a peer's SIP target URL

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // validator checks a decoded Config, normalizes it (lower-case domains,
@@ -131,6 +132,31 @@ func (v *validator) sip() {
 			proto = "udp"
 		}
 		v.bind(binding{proto: proto, addr: addr, port: l.Port, path: p})
+	}
+	if !v.isBad("sip.digest_algorithms") && len(v.cfg.SIP.DigestAlgorithms) == 0 {
+		v.problem("sip.digest_algorithms", "at least one algorithm is needed: \"SHA-256\" and/or \"MD5\"")
+	}
+	seen := map[string]bool{}
+	for i, a := range v.cfg.SIP.DigestAlgorithms {
+		p := fmt.Sprintf("sip.digest_algorithms[%d]", i)
+		if v.isBad(p) {
+			continue
+		}
+		// RFC 8760 names are case-insensitive; keep the canonical spelling.
+		switch strings.ToUpper(a) {
+		case "SHA-256":
+			a = "SHA-256"
+		case "MD5":
+			a = "MD5"
+		default:
+			v.problem(p, "%q is not one of [SHA-256 MD5]", a)
+			continue
+		}
+		if seen[a] {
+			v.problem(p, "%s is listed twice", a)
+		}
+		seen[a] = true
+		v.cfg.SIP.DigestAlgorithms[i] = a
 	}
 }
 

@@ -71,6 +71,10 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		MaxMessageBytes: cfg.Limits.MaxSIPMessageBytes,
 		UserAgent:       cfg.SIP.UserAgent,
 		Logger:          d.log.With("part", "sip"),
+		// Peer domains' requests (PeerPolicy) stay refused until they
+		// can be authenticated (TLS mutual authentication).
+		Resolver:         d.resolver,
+		DigestAlgorithms: cfg.SIP.DigestAlgorithms,
 	})
 	if err != nil {
 		return err
