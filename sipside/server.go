@@ -329,7 +329,7 @@ func (s *Server) Listen(ctx context.Context) error {
 	s.client = client
 	s.listened = true
 	for _, a := range s.addrs {
-		s.log.Info("sip listener bound", "transport", a.Transport, "addr", a.Addr.String())
+		s.log.Debug("sip listener bound", "transport", a.Transport, "addr", a.Addr.String())
 	}
 	return nil
 }
