@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
 	if [[ $(id -u) == 0 ]]; then
 		echo "installing missing Debian packages: ${missing[*]}"
 		DEBIAN_FRONTEND=noninteractive apt-get update -q
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 	else
 		echo "warning: missing Debian packages (run as root to install): ${missing[*]}" >&2
 	fi
