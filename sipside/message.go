@@ -99,6 +99,7 @@ func (s *Server) handleMessage(ctx context.Context, req *sip.Request, tx sip.Ser
 		return
 	}
 	if s.fork(ctx, req, bindings) {
+		s.countRouted()
 		s.reply(req, tx, 200, "OK")
 		return
 	}

@@ -469,6 +469,7 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 		}
 		if exp > 0 {
 			s.presence.addSubLocked(presentity, sub)
+			s.countSubscription(directionIn)
 		}
 	}
 	sub.target = contact.Address

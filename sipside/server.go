@@ -52,6 +52,9 @@ type Options struct {
 	// Gateway receives MESSAGE requests for non-local targets. Nil
 	// answers them 403 (no open relay).
 	Gateway Gateway
+	// Metrics counts transactions, deliveries and subscriptions; nil
+	// counts nothing.
+	Metrics Metrics
 	// MinExpires, MaxExpires and DefaultExpires bound registrations
 	// (RFC 3261 §10.3). Defaults 60s, 3600s, 3600s.
 	MinExpires, MaxExpires, DefaultExpires time.Duration
@@ -495,6 +498,7 @@ func (s *Server) reply(req *sip.Request, tx sip.ServerTransaction, code int, rea
 }
 
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, res *sip.Response) {
+	s.countResponse(string(req.Method), res.StatusCode)
 	if s.respondLargeUDP(req, tx, res) {
 		return
 	}

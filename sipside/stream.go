@@ -343,6 +343,7 @@ func (s *Server) filterWith(transport string, remote net.Addr, data []byte, pars
 		}
 		s.log.Debug("answered unparseable request", "transport", transport, "peer", peer, "call_id", raw.first("call-id"),
 			"method", raw.method, "status", code, "error", perr)
+		s.countResponse(raw.method, code)
 		return nil, rawResponse(raw, code, reason, newTag(), remoteHost(remote), s.opts.UserAgent)
 	}
 	req, ok := msg.(*sip.Request)
@@ -357,6 +358,7 @@ func (s *Server) filterWith(transport string, remote net.Addr, data []byte, pars
 		res := s.response(req, rej.code, rej.reason, rej.headers...)
 		s.log.Debug("rejected request", "transport", transport, "peer", peer, "call_id", callID(req),
 			"method", string(req.Method), "status", rej.code, "reason", rej.reason)
+		s.countResponse(string(req.Method), rej.code)
 		return nil, []byte(res.String())
 	}
 	return norm, nil

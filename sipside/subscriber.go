@@ -482,6 +482,7 @@ func (sub *Subscription) accepted(res *sip.Response, inDialog bool) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if !inDialog {
+		sub.s.countSubscription(directionOut)
 		if tag, ok := res.To().Params.Get("tag"); ok {
 			sub.remoteTag = tag
 		}

@@ -75,6 +75,7 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		// can be authenticated (TLS mutual authentication).
 		Resolver:         d.resolver,
 		DigestAlgorithms: cfg.SIP.DigestAlgorithms,
+		Metrics:          d.sipMetrics(),
 	})
 	if err != nil {
 		return err
@@ -100,6 +101,14 @@ func (d *daemon) federationAllows(domain string) bool {
 // xmppMetrics is the metrics recorder for the XMPP host, or nil (no
 // calls on the routing path) when metrics are off.
 func (d *daemon) xmppMetrics() xmppside.Metrics {
+	if d.metrics == nil {
+		return nil
+	}
+	return d.metrics
+}
+
+// sipMetrics is xmppMetrics for the SIP server.
+func (d *daemon) sipMetrics() sipside.Metrics {
 	if d.metrics == nil {
 		return nil
 	}

@@ -108,4 +108,10 @@ func TestStatusSIPRegistration(t *testing.T) {
 	if got := sample(t, metrics, `umpp_store_duration_seconds_count{op="User"}`); got < 1 {
 		t.Errorf("the digest check read no account through the timed store: User count %v", got)
 	}
+	// The REGISTER was challenged once, then accepted.
+	for _, series := range []string{`umpp_sip_transactions_total{method="REGISTER",status="401"}`, `umpp_sip_transactions_total{method="REGISTER",status="200"}`} {
+		if got := sample(t, metrics, series); got != 1 {
+			t.Errorf("%s = %v, want 1", series, got)
+		}
+	}
 }
