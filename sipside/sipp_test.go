@@ -86,6 +86,17 @@ func TestSIPpInterop(t *testing.T) {
 		}
 	})
 
+	t.Run("publish", func(t *testing.T) {
+		if out, err := runSIPp(ctx, t, ts.udp, "publish.xml", freeUDPPort(t), append(common, "-s", "alice",
+			"-au", "alice", "-ap", "wonderland")...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		// What a watcher would be told: alice is open, with SIPp's note.
+		d := ts.presence.document("alice@example.com", time.Now())
+		if !d.Available() || len(d.Tuples) != 1 || len(d.Tuples[0].Notes) != 1 || d.Tuples[0].Notes[0].Text != "from SIPp" {
+			t.Fatalf("alice's presence after SIPp's PUBLISH: %+v", d)
+		}
+	})
 	t.Run("subscribe", func(t *testing.T) {
 		if out, err := runSIPp(ctx, t, ts.udp, "subscribe.xml", freeUDPPort(t), "-key", "domain", "example.com", "-m", "3",
 			"-s", "bob", "-au", "bob", "-ap", "builder", "-key", "to", "alice", "-key", "expires", "600"); err != nil {
