@@ -158,30 +158,12 @@ func (m *rawMessage) first(name string) string {
 // splitComma splits a header value on commas outside quotes and <>.
 func splitComma(v string) []string {
 	var out []string
-	inQuote, inAngle, esc := false, false, false
-	start := 0
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case esc:
-			esc = false
-		case inQuote && c == '\\':
-			esc = true
-		case c == '"':
-			inQuote = !inQuote
-		case !inQuote && c == '<':
-			inAngle = true
-		case !inQuote && c == '>':
-			inAngle = false
-		case !inQuote && !inAngle && c == ',':
-			if s := strings.TrimSpace(v[start:i]); s != "" {
-				out = append(out, s)
-			}
-			start = i + 1
+	for start := 0; start <= len(v); {
+		end := start + firstValueEnd(v[start:])
+		if s := strings.TrimSpace(v[start:end]); s != "" {
+			out = append(out, s)
 		}
-	}
-	if s := strings.TrimSpace(v[start:]); s != "" {
-		out = append(out, s)
+		start = end + 1
 	}
 	return out
 }
