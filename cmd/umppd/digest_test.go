@@ -3,15 +3,9 @@ package main
 import (
 	"context"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emiago/sipgo"
-	"github.com/emiago/sipgo/sip"
-
-	"github.com/umpp/umpp/config"
 )
 
 // [sip] digest_algorithms decides the challenges a REGISTER gets: by
@@ -48,34 +42,7 @@ func TestDigestAlgorithmsConfig(t *testing.T) {
 // returns the algorithms of the WWW-Authenticate challenges, in order.
 func registerChallenges(t *testing.T, cfg string) []string {
 	t.Helper()
-	c, err := config.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dest string
-	for _, l := range c.SIP.Listen {
-		if l.Transport == "tcp" {
-			dest = l.Addr()
-		}
-	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("umppd-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ua.Close() })
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "montague.example.net"})
-	req.SetDestination(dest)
-	req.SetTransport("TCP")
-	aor := sip.Uri{Scheme: "sip", User: "romeo", Host: "montague.example.net"}
-	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
-	from.Params.Add("tag", strconv.FormatInt(time.Now().UnixNano(), 36))
-	req.AppendHeader(from)
-	req.AppendHeader(sip.NewHeader("Contact", "<sip:romeo@127.0.0.1:5999>"))
+	client, req := registerRequest(t, cfg, "romeo", "sip:romeo@127.0.0.1:5999")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := client.Do(ctx, req)

@@ -19,39 +19,7 @@ import (
 // digest challenge (SHA-256), and returns the final status.
 func sipRegister(t *testing.T, cfg, user, password, contact string) int {
 	t.Helper()
-	c, err := config.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dest string
-	for _, l := range c.SIP.Listen {
-		if l.Transport == "tcp" {
-			dest = l.Addr()
-		}
-	}
-	if dest == "" {
-		t.Fatal("no tcp SIP listener in the configuration")
-	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("umppd-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ua.Close() })
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "montague.example.net"})
-	req.SetDestination(dest)
-	req.SetTransport("TCP")
-	aor := sip.Uri{Scheme: "sip", User: user, Host: "montague.example.net"}
-	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
-	from.Params.Add("tag", strconv.FormatInt(time.Now().UnixNano(), 36))
-	req.AppendHeader(from)
-	req.AppendHeader(sip.NewHeader("Contact", "<"+contact+">"))
-	req.AppendHeader(sip.NewHeader("Expires", "300"))
-
+	client, req := registerRequest(t, cfg, user, contact)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := client.Do(ctx, req)
@@ -114,4 +82,44 @@ func TestStatusSIPRegistration(t *testing.T) {
 			t.Errorf("%s = %v, want 1", series, got)
 		}
 	}
+}
+
+// registerRequest returns a sipgo client and a REGISTER of
+// sip:user@montague.example.net with contact, without credentials, bound
+// for the daemon's TCP SIP listener of configuration cfg.
+func registerRequest(t *testing.T, cfg, user, contact string) (*sipgo.Client, *sip.Request) {
+	t.Helper()
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dest string
+	for _, l := range c.SIP.Listen {
+		if l.Transport == "tcp" {
+			dest = l.Addr()
+		}
+	}
+	if dest == "" {
+		t.Fatal("no tcp SIP listener in the configuration")
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("umppd-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close() })
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "montague.example.net"})
+	req.SetDestination(dest)
+	req.SetTransport("TCP")
+	aor := sip.Uri{Scheme: "sip", User: user, Host: "montague.example.net"}
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", strconv.FormatInt(time.Now().UnixNano(), 36))
+	req.AppendHeader(from)
+	req.AppendHeader(sip.NewHeader("Contact", "<"+contact+">"))
+	req.AppendHeader(sip.NewHeader("Expires", "300"))
+	return client, req
 }
