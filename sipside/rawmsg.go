@@ -317,7 +317,12 @@ func normalizeDatagram(b []byte) []byte {
 	var out []string
 	for i, l := range lines {
 		l = strings.ReplaceAll(l, "\r", " ") // a lone CR ends no line
-		if i > 0 && l != "" && (l[0] == ' ' || l[0] == '\t') && len(out) > 1 {
+		if i > 0 && l == "" {
+			// Only CRs stood there (headerSection trimmed the last one):
+			// white space, not the blank line that ends the headers.
+			continue
+		}
+		if i > 0 && (l[0] == ' ' || l[0] == '\t') && len(out) > 1 {
 			out[len(out)-1] = strings.TrimRight(out[len(out)-1], " \t") + " " + strings.TrimSpace(l)
 			continue
 		}
