@@ -360,8 +360,18 @@ func (s *Server) Close() error {
 	s.served = true // no Serve after Close
 	s.closeListenersLocked()
 	s.mu.Unlock()
-	if err := s.ua.Close(); err != nil {
+	if err := closeUA(s.ua); err != nil {
 		return fmt.Errorf("sipside: close user agent: %w", err)
+	}
+	return nil
+}
+
+// closeUA closes sipgo's user agent. Its transports close the sockets we
+// handed them too, which closeListenersLocked may have closed first: a
+// socket already closed is what closing wanted, not a failure.
+func closeUA(ua *sipgo.UserAgent) error {
+	if err := ua.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
 	}
 	return nil
 }
@@ -433,7 +443,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.closeListenersLocked()
 	s.mu.Unlock()
 	s.bg.Wait()
-	if cerr := s.ua.Close(); cerr != nil && err == nil {
+	if cerr := closeUA(s.ua); cerr != nil && err == nil {
 		err = fmt.Errorf("sipside: serve: close user agent: %w", cerr)
 	}
 	wg.Wait()
