@@ -381,21 +381,10 @@ func normalizeDatagram(b []byte) []byte {
 func tightenParams(v string) string {
 	var b strings.Builder
 	b.Grow(len(v))
-	inQuote, inAngle, esc := false, false, false
+	var sc valueScanner
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		switch {
-		case esc:
-			esc = false
-		case inQuote && c == '\\':
-			esc = true
-		case c == '"':
-			inQuote = !inQuote
-		case !inQuote && c == '<':
-			inAngle = true
-		case !inQuote && c == '>':
-			inAngle = false
-		case !inQuote && !inAngle && (c == ';' || c == '='):
+		if sc.outside(c) && (c == ';' || c == '=') {
 			s := strings.TrimRight(b.String(), " \t")
 			b.Reset()
 			b.WriteString(s)
@@ -427,25 +416,38 @@ func addRport(v string) string {
 // firstValueEnd returns the index of the first comma outside quotes and
 // <> in v, or len(v).
 func firstValueEnd(v string) int {
-	inQuote, inAngle, esc := false, false, false
+	var sc valueScanner
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case esc:
-			esc = false
-		case inQuote && c == '\\':
-			esc = true
-		case c == '"':
-			inQuote = !inQuote
-		case !inQuote && c == '<':
-			inAngle = true
-		case !inQuote && c == '>':
-			inAngle = false
-		case !inQuote && !inAngle && c == ',':
+		if sc.outside(v[i]) && v[i] == ',' {
 			return i
 		}
 	}
 	return len(v)
+}
+
+// valueScanner follows a header value byte by byte, knowing whether it
+// is inside a quoted string (with backslash escapes) or inside <>.
+type valueScanner struct{ inQuote, inAngle, esc bool }
+
+// outside consumes c and reports whether it stands outside quotes and <>
+// and is not itself a quote, bracket or escaped byte: where a separator
+// (',', ';', '=') counts.
+func (s *valueScanner) outside(c byte) bool {
+	switch {
+	case s.esc:
+		s.esc = false
+	case s.inQuote && c == '\\':
+		s.esc = true
+	case c == '"':
+		s.inQuote = !s.inQuote
+	case !s.inQuote && c == '<':
+		s.inAngle = true
+	case !s.inQuote && c == '>':
+		s.inAngle = false
+	default:
+		return !s.inQuote && !s.inAngle
+	}
+	return false
 }
 
 // tightenSlashes removes LWS around '/' (SLASH = SWS "/" SWS), used on Via
