@@ -355,33 +355,7 @@ func startServerCtx(t *testing.T, ctx context.Context, users store.Users, domain
 	if mod != nil {
 		mod(&opts)
 	}
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	if err := s.Listen(ctx); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	ts := &testServer{Server: s}
-	for _, a := range s.Addrs() {
-		switch a.Transport {
-		case "udp":
-			ts.udp = a.Addr.String()
-		case "tcp":
-			ts.tcp = a.Addr.String()
-		}
-	}
-	return ts
+	return serveTest(t, ctx, opts)
 }
 
 func mustAddr(t *testing.T, s string) addressing.Address {

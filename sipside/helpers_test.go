@@ -92,11 +92,37 @@ func startServer(t testing.TB, users store.Users, domains []string, mod func(*Op
 	if mod != nil {
 		mod(&opts)
 	}
+	ts := serveTest(t, context.Background(), opts)
+	ts.clientTLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test peer with a generated certificate
+	return ts
+}
+
+// statusOf returns the status code of a raw response, or 0.
+func statusOf(b []byte) int {
+	line, _, _ := bytes.Cut(b, []byte("\r\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 2 || !strings.HasPrefix(f[0], "SIP/") {
+		return 0
+	}
+	n := 0
+	for _, c := range f[1] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// serveTest starts a Server from opts and serves it until ctx ends or
+// the test does, whichever comes first; Serve must then return nil.
+func serveTest(t testing.TB, ctx context.Context, opts Options) *testServer {
+	t.Helper()
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	if err := s.Listen(ctx); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -120,23 +146,5 @@ func startServer(t testing.TB, users store.Users, domains []string, mod func(*Op
 			ts.tls = a.Addr.String()
 		}
 	}
-	ts.clientTLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test peer with a generated certificate
 	return ts
-}
-
-// statusOf returns the status code of a raw response, or 0.
-func statusOf(b []byte) int {
-	line, _, _ := bytes.Cut(b, []byte("\r\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 2 || !strings.HasPrefix(f[0], "SIP/") {
-		return 0
-	}
-	n := 0
-	for _, c := range f[1] {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
 }
