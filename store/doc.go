@@ -1,6 +1,9 @@
 // Package store defines what umppd persists (accounts, rosters with their
-// presence-subscription states, offline messages) behind small interfaces,
-// and how passwords become stored credentials.
+// presence-subscription states, offline messages, and the presence
+// subscriptions the gateway keeps to users of other domains, which
+// draft-mahy-impp-unified-proposal §4.2 has it re-establish after a
+// restart) behind small interfaces, and how passwords become stored
+// credentials.
 //
 // The default implementation is SQLite (package store/sqlite). A
 // PostgreSQL implementation for several umppd nodes sharing one store is

@@ -12,11 +12,15 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
 	ErrQuota    = errors.New("store: quota exceeded")
+	// ErrInvalid is an argument no store keeps: an empty or overlong
+	// address, an unknown subscription state.
+	ErrInvalid = errors.New("store: invalid argument")
 )
 
 // Store is everything umppd persists. It is the union of small
 // interfaces so that a consumer asks only for what it uses (the XMPP host
-// takes Users, Rosters and Offline; the SIP registrar only Users).
+// takes Users, Rosters and Offline; the SIP registrar only Users; the
+// gateway's presence subscriptions to other domains, Subscriptions).
 //
 // Addresses are bare JIDs in their normalized string form
 // ("localpart@domain"); the store never parses them.
@@ -24,6 +28,7 @@ type Store interface {
 	Users
 	Rosters
 	Offline
+	Subscriptions
 	// Close releases the database. It is safe to call once.
 	Close() error
 }
@@ -37,11 +42,13 @@ type User struct {
 
 // Users manages local accounts.
 type Users interface {
-	// CreateUser adds an account; ErrExists if the JID is taken. A zero
-	// Created is set to the current time.
+	// CreateUser adds an account; ErrExists if the JID is taken,
+	// ErrInvalid if it is empty. A zero Created is set to the current
+	// time.
 	CreateUser(ctx context.Context, u User) error
-	// DeleteUser removes an account with its roster and offline messages;
-	// ErrNotFound if there is none.
+	// DeleteUser removes an account with its roster, offline messages
+	// and the presence subscriptions it is the watcher of, in one
+	// transaction; ErrNotFound if there is none.
 	DeleteUser(ctx context.Context, jid string) error
 	// SetCredentials replaces an account's credentials; ErrNotFound if
 	// there is no such account.
@@ -90,8 +97,9 @@ type Rosters interface {
 	// RosterItem returns one item; ErrNotFound if there is none.
 	RosterItem(ctx context.Context, owner, contact string) (RosterItem, error)
 	// PutRosterItem inserts or replaces an item and returns the new
-	// roster version; ErrNotFound if the owner has no account. An empty
-	// Subscription is stored as SubNone.
+	// roster version; ErrNotFound if the owner has no account,
+	// ErrInvalid for an empty contact or an unknown Subscription. An
+	// empty Subscription is stored as SubNone.
 	PutRosterItem(ctx context.Context, item RosterItem) (int64, error)
 	// DeleteRosterItem removes an item and returns the new roster
 	// version; ErrNotFound if there is none.

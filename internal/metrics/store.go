@@ -14,7 +14,10 @@ type Store struct {
 	m    *Metrics
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.Subscriptions = (*Store)(nil)
+)
 
 // WrapStore returns s timed by m. With a nil m it returns s itself.
 func (m *Metrics) WrapStore(s store.Store) store.Store {
@@ -105,6 +108,24 @@ func (s *Store) OfflineMessages(ctx context.Context, to string) ([]store.Offline
 func (s *Store) DeleteOffline(ctx context.Context, to string, upTo int64) error {
 	defer s.observe("DeleteOffline", time.Now())
 	return s.next.DeleteOffline(ctx, to, upTo)
+}
+
+// AddSubscription implements store.Subscriptions.
+func (s *Store) AddSubscription(ctx context.Context, watcher, presentity string) error {
+	defer s.observe("AddSubscription", time.Now())
+	return s.next.AddSubscription(ctx, watcher, presentity)
+}
+
+// RemoveSubscription implements store.Subscriptions.
+func (s *Store) RemoveSubscription(ctx context.Context, watcher, presentity string) error {
+	defer s.observe("RemoveSubscription", time.Now())
+	return s.next.RemoveSubscription(ctx, watcher, presentity)
+}
+
+// PresenceSubscriptions implements store.Subscriptions.
+func (s *Store) PresenceSubscriptions(ctx context.Context) ([]store.PresenceSubscription, error) {
+	defer s.observe("PresenceSubscriptions", time.Now())
+	return s.next.PresenceSubscriptions(ctx)
 }
 
 // Close implements store.Store; it closes the wrapped store.

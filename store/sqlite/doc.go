@@ -29,10 +29,14 @@
 // salted_sha256, ha1_md5, ha1_sha256, created), roster_items (owner,
 // contact, name, groups as a JSON array, subscription, pending_out,
 // pending_in, approved, stanza; primary key (owner, contact)),
-// roster_versions (owner, version) and offline_messages (id, recipient,
-// sender, stamp, stanza). Owners and recipients reference users with ON
-// DELETE CASCADE, so deleting an account deletes its roster, roster
-// version and offline messages. Times are integer Unix nanoseconds (UTC).
+// roster_versions (owner, version), offline_messages (id, recipient,
+// sender, stamp, stanza) and, since schema version 2,
+// presence_subscriptions (watcher, presentity, created; primary key
+// (watcher, presentity)). Owners, recipients and watchers reference users
+// with ON DELETE CASCADE, so deleting an account deletes its roster,
+// roster version, offline messages and the presence subscriptions kept
+// for it as watcher, in the one DELETE statement. Times are integer Unix
+// nanoseconds (UTC).
 //
 // The schema is an ordered list of migration steps; table schema_version
 // holds how many have run. Open applies the missing ones, each in its own
@@ -50,13 +54,18 @@
 // # What a PostgreSQL implementation must provide
 //
 // The same behaviour, checked by store/storetest.Run: ErrExists on a
-// duplicate account, ErrNotFound for missing accounts, items and owners,
-// ErrQuota per recipient; deletion of an account cascading to its roster,
-// roster version and offline messages; roster writes and the version bump
-// in one transaction (SELECT ... FOR UPDATE or an UPSERT ... RETURNING on
-// the version row); offline IDs increasing per recipient (a BIGSERIAL or
-// identity column), the quota counted inside the inserting transaction
-// (lock the recipient's user row first, or several nodes race past it);
-// times at microsecond precision at least; and migrations under an
-// advisory lock, since several umppd nodes may start at once.
+// duplicate account, ErrNotFound for missing accounts, items, owners
+// and watchers, ErrQuota per recipient, ErrInvalid for what
+// store.CheckSubscription refuses; deletion of an account cascading to
+// its roster, roster version, offline messages and presence
+// subscriptions as watcher; a second AddSubscription keeping the first
+// Created (INSERT ... ON CONFLICT DO NOTHING); presence subscriptions
+// sorted bytewise (COLLATE "C", not the database's locale); roster
+// writes and the version bump in one transaction (SELECT ... FOR UPDATE
+// or an UPSERT ... RETURNING on the version row); offline IDs
+// increasing per recipient (a BIGSERIAL or identity column), the quota
+// counted inside the inserting transaction (lock the recipient's user
+// row first, or several nodes race past it); times at microsecond
+// precision at least; and migrations under an advisory lock, since
+// several umppd nodes may start at once.
 package sqlite

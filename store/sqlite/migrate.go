@@ -59,6 +59,17 @@ func migrations() []migration {
 				`CREATE INDEX offline_messages_recipient ON offline_messages (recipient, id)`,
 			},
 		},
+		{
+			name: "presence subscriptions",
+			stmts: []string{
+				`CREATE TABLE presence_subscriptions (
+					watcher    TEXT NOT NULL REFERENCES users (jid) ON DELETE CASCADE,
+					presentity TEXT NOT NULL,
+					created    INTEGER NOT NULL,
+					PRIMARY KEY (watcher, presentity)
+				) WITHOUT ROWID`,
+			},
+		},
 	}
 }
 
@@ -66,10 +77,10 @@ func migrations() []migration {
 // migration steps it knows.
 func SchemaVersion() int { return len(migrations()) }
 
-// migrate brings the schema to SchemaVersion, one transaction per step,
-// and refuses a database whose version is newer.
-func migrate(ctx context.Context, w *sql.DB) error {
-	steps := migrations()
+// migrate brings the schema to the version of steps (all of migrations()
+// but in tests of an upgrade), one transaction per step, and refuses a
+// database whose version is newer.
+func migrate(ctx context.Context, w *sql.DB, steps []migration) error {
 	_, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		id      INTEGER PRIMARY KEY CHECK (id = 1),
 		version INTEGER NOT NULL

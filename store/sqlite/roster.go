@@ -81,10 +81,10 @@ func (db *DB) PutRosterItem(ctx context.Context, item store.RosterItem) (int64, 
 	switch sub {
 	case store.SubNone, store.SubTo, store.SubFrom, store.SubBoth:
 	default:
-		return 0, fmt.Errorf("store/sqlite: put roster item %s/%s: invalid subscription %q", item.Owner, item.Contact, sub)
+		return 0, fmt.Errorf("store/sqlite: put roster item %s/%s: subscription %q: %w", item.Owner, item.Contact, sub, store.ErrInvalid)
 	}
 	if item.Contact == "" {
-		return 0, fmt.Errorf("store/sqlite: put roster item %s: empty contact", item.Owner)
+		return 0, fmt.Errorf("store/sqlite: put roster item %s: empty contact: %w", item.Owner, store.ErrInvalid)
 	}
 	groups := item.Groups
 	if groups == nil {

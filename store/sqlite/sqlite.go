@@ -108,7 +108,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		db.w.Close()
 		return nil, fmt.Errorf("store/sqlite: open %s: journal mode is %q, not wal", abs, mode)
 	}
-	if err := migrate(ctx, db.w); err != nil {
+	if err := migrate(ctx, db.w, migrations()); err != nil {
 		db.w.Close()
 		return nil, fmt.Errorf("store/sqlite: open %s: %w", abs, err)
 	}

@@ -49,6 +49,12 @@ const (
 	sqlOfflineMessages = `SELECT id, sender, stamp, stanza FROM offline_messages
 		WHERE recipient = ? ORDER BY id`
 	sqlDeleteOffline = `DELETE FROM offline_messages WHERE recipient = ? AND id <= ?`
+
+	sqlAddSubscription = `INSERT INTO presence_subscriptions (watcher, presentity, created)
+		VALUES (?, ?, ?) ON CONFLICT (watcher, presentity) DO NOTHING`
+	sqlRemoveSubscription    = `DELETE FROM presence_subscriptions WHERE watcher = ? AND presentity = ?`
+	sqlPresenceSubscriptions = `SELECT watcher, presentity, created FROM presence_subscriptions
+		ORDER BY watcher, presentity`
 )
 
 // stmts holds the prepared statements: reads on the read pool, writes
@@ -58,10 +64,12 @@ type stmts struct {
 	user, listAll, listDomain         *sql.Stmt
 	rosterVersion, roster, rosterItem *sql.Stmt
 	watchers, offlineMessages         *sql.Stmt
+	presenceSubscriptions             *sql.Stmt
 	// writer
 	createUser, deleteUser, setCredentials, userExists *sql.Stmt
 	putRosterItem, deleteRosterItem, bumpVersion       *sql.Stmt
 	countOffline, insertOffline, deleteOffline         *sql.Stmt
+	addSubscription, removeSubscription                *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -83,6 +91,7 @@ func prepare(ctx context.Context, r, w *sql.DB) (*stmts, error) {
 		{&s.rosterItem, r, sqlRosterItem},
 		{&s.watchers, r, sqlWatchers},
 		{&s.offlineMessages, r, sqlOfflineMessages},
+		{&s.presenceSubscriptions, r, sqlPresenceSubscriptions},
 		{&s.createUser, w, sqlCreateUser},
 		{&s.deleteUser, w, sqlDeleteUser},
 		{&s.setCredentials, w, sqlSetCredentials},
@@ -93,6 +102,8 @@ func prepare(ctx context.Context, r, w *sql.DB) (*stmts, error) {
 		{&s.countOffline, w, sqlCountOffline},
 		{&s.insertOffline, w, sqlInsertOffline},
 		{&s.deleteOffline, w, sqlDeleteOffline},
+		{&s.addSubscription, w, sqlAddSubscription},
+		{&s.removeSubscription, w, sqlRemoveSubscription},
 	}
 	for _, p := range list {
 		st, err := p.pool.PrepareContext(ctx, p.query)

@@ -24,7 +24,7 @@ func domainOf(jid string) string {
 // Created is set to the current time.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	if u.JID == "" {
-		return errors.New("store/sqlite: create user: empty jid")
+		return fmt.Errorf("store/sqlite: create user: empty jid: %w", store.ErrInvalid)
 	}
 	created := u.Created
 	if created.IsZero() {
@@ -43,8 +43,9 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
-// DeleteUser removes an account; its roster items, roster version and
-// offline messages go with it (foreign keys ON DELETE CASCADE). Items in
+// DeleteUser removes an account; its roster items, roster version,
+// offline messages and the presence subscriptions it is the watcher of go
+// with it, in the same statement (foreign keys ON DELETE CASCADE). Items in
 // other users' rosters that name this account as contact stay: cleaning
 // those up (and telling the contacts) is the XMPP host's job.
 func (db *DB) DeleteUser(ctx context.Context, jid string) error {

@@ -64,6 +64,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OfflineUnknownRecipient", testOfflineUnknownRecipient},
 		{"OfflineDefaultStamp", testOfflineDefaultStamp},
 		{"DeleteUserCascades", testDeleteUserCascades},
+		{"SubscriptionAdd", testSubscriptionAdd},
+		{"SubscriptionAddTwiceKeepsCreated", testSubscriptionAddTwice},
+		{"SubscriptionRemove", testSubscriptionRemove},
+		{"SubscriptionsSorted", testSubscriptionsSorted},
+		{"SubscriptionUnknownWatcher", testSubscriptionUnknownWatcher},
+		{"SubscriptionInvalid", testSubscriptionInvalid},
+		{"DeleteUserRemovesSubscriptions", testDeleteUserRemovesSubscriptions},
 		{"CanceledContext", testCanceledContext},
 		{"Concurrent", testConcurrent},
 	}
@@ -647,6 +654,198 @@ func testDeleteUserCascades(t *testing.T, s store.Store) {
 	}
 }
 
+func addSub(t testing.TB, s store.Store, watcher, presentity string) {
+	t.Helper()
+	if err := s.AddSubscription(context.Background(), watcher, presentity); err != nil {
+		t.Fatalf("AddSubscription(%s, %s): %v", watcher, presentity, err)
+	}
+}
+
+// subPairs lists the stored subscriptions as "watcher presentity".
+func subPairs(t *testing.T, s store.Store) []string {
+	t.Helper()
+	subs, err := s.PresenceSubscriptions(t.Context())
+	if err != nil {
+		t.Fatalf("PresenceSubscriptions: %v", err)
+	}
+	var pairs []string
+	for _, ps := range subs {
+		pairs = append(pairs, ps.Watcher+" "+ps.Presentity)
+	}
+	return pairs
+}
+
+func testSubscriptionAdd(t *testing.T, s store.Store) {
+	addUser(t, s, "juliet@capulet.example")
+	subs, err := s.PresenceSubscriptions(t.Context())
+	if err != nil || len(subs) != 0 {
+		t.Errorf("PresenceSubscriptions of an empty store = %+v, %v; want none", subs, err)
+	}
+	before := time.Now().Add(-time.Second)
+	addSub(t, s, "juliet@capulet.example", "romeo@montague.example")
+	after := time.Now().Add(time.Second)
+	subs, err = s.PresenceSubscriptions(t.Context())
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("PresenceSubscriptions = %+v, %v; want one", subs, err)
+	}
+	got := subs[0]
+	if got.Watcher != "juliet@capulet.example" || got.Presentity != "romeo@montague.example" {
+		t.Errorf("PresenceSubscriptions = %+v, want juliet watching romeo", got)
+	}
+	if got.Created.Before(before) || got.Created.After(after) {
+		t.Errorf("Created = %v for a subscription added just now", got.Created)
+	}
+}
+
+func testSubscriptionAddTwice(t *testing.T, s store.Store) {
+	addUser(t, s, "juliet@capulet.example")
+	addSub(t, s, "juliet@capulet.example", "romeo@montague.example")
+	first, err := s.PresenceSubscriptions(t.Context())
+	if err != nil || len(first) != 1 {
+		t.Fatalf("PresenceSubscriptions = %+v, %v; want one", first, err)
+	}
+	time.Sleep(2 * time.Millisecond) // well above the compared precision
+	addSub(t, s, "juliet@capulet.example", "romeo@montague.example")
+	again, err := s.PresenceSubscriptions(t.Context())
+	if err != nil || len(again) != 1 {
+		t.Fatalf("PresenceSubscriptions after adding the pair again = %+v, %v; want one", again, err)
+	}
+	if !again[0].Created.Equal(first[0].Created) {
+		t.Errorf("adding the pair again moved Created from %v to %v", first[0].Created, again[0].Created)
+	}
+}
+
+func testSubscriptionRemove(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	addUser(t, s, "juliet@capulet.example")
+	addSub(t, s, "juliet@capulet.example", "romeo@montague.example")
+	addSub(t, s, "juliet@capulet.example", "mercutio@verona.example")
+	if err := s.RemoveSubscription(ctx, "juliet@capulet.example", "romeo@montague.example"); err != nil {
+		t.Fatalf("RemoveSubscription: %v", err)
+	}
+	if got, want := subPairs(t, s), []string{"juliet@capulet.example mercutio@verona.example"}; !slices.Equal(got, want) {
+		t.Errorf("after RemoveSubscription: %q, want %q", got, want)
+	}
+	// Removing what is not there: the pair just removed, a pair never
+	// added, a watcher with no account.
+	for _, p := range [][2]string{
+		{"juliet@capulet.example", "romeo@montague.example"},
+		{"juliet@capulet.example", "tybalt@verona.example"},
+		{"ghost@capulet.example", "mercutio@verona.example"},
+	} {
+		if err := s.RemoveSubscription(ctx, p[0], p[1]); err != nil {
+			t.Errorf("RemoveSubscription(%s, %s) of a missing pair: %v", p[0], p[1], err)
+		}
+	}
+	if got := subPairs(t, s); len(got) != 1 {
+		t.Errorf("removing missing pairs changed the subscriptions to %q", got)
+	}
+	// A removed pair can be added again.
+	addSub(t, s, "juliet@capulet.example", "romeo@montague.example")
+	if got := subPairs(t, s); len(got) != 2 {
+		t.Errorf("after adding a removed pair again: %q, want two", got)
+	}
+}
+
+// testSubscriptionsSorted adds pairs out of order. The order is bytewise:
+// "élodie" (0xC3...) sorts after "zoe", which a locale collation would
+// not do.
+func testSubscriptionsSorted(t *testing.T, s store.Store) {
+	for _, j := range []string{"romeo@montague.example", "juliet@capulet.example", "nurse@capulet.example"} {
+		addUser(t, s, j)
+	}
+	pairs := [][2]string{
+		{"romeo@montague.example", "zoe@verona.example"},
+		{"juliet@capulet.example", "élodie@paris.example"},
+		{"nurse@capulet.example", "romeo@sip.example"},
+		{"juliet@capulet.example", "zoe@verona.example"},
+		{"romeo@montague.example", "abram@verona.example"},
+		{"juliet@capulet.example", "Zed@verona.example"},
+		{"juliet@capulet.example", "abram@verona.example"},
+	}
+	for _, p := range pairs {
+		addSub(t, s, p[0], p[1])
+	}
+	want := []string{
+		"juliet@capulet.example Zed@verona.example",
+		"juliet@capulet.example abram@verona.example",
+		"juliet@capulet.example zoe@verona.example",
+		"juliet@capulet.example élodie@paris.example",
+		"nurse@capulet.example romeo@sip.example",
+		"romeo@montague.example abram@verona.example",
+		"romeo@montague.example zoe@verona.example",
+	}
+	if got := subPairs(t, s); !slices.Equal(got, want) {
+		t.Errorf("PresenceSubscriptions =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func testSubscriptionUnknownWatcher(t *testing.T, s store.Store) {
+	err := s.AddSubscription(t.Context(), "ghost@capulet.example", "romeo@montague.example")
+	wantErr(t, "AddSubscription for a watcher with no account", err, store.ErrNotFound)
+	if got := subPairs(t, s); len(got) != 0 {
+		t.Errorf("a refused AddSubscription stored %q", got)
+	}
+}
+
+func testSubscriptionInvalid(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	juliet := "juliet@capulet.example"
+	addUser(t, s, juliet)
+	long := strings.Repeat("a", store.MaxJIDLength-len("@verona.example")) + "@verona.example"
+	tests := []struct {
+		name                string
+		watcher, presentity string
+	}{
+		{"empty watcher", "", "romeo@montague.example"},
+		{"empty presentity", juliet, ""},
+		{"both empty", "", ""},
+		{"presentity too long", juliet, "x" + long},
+		{"watcher too long", "x" + long, "romeo@montague.example"},
+		{"presentity not UTF-8", juliet, "rom\xffeo@montague.example"},
+	}
+	for _, tt := range tests {
+		err := s.AddSubscription(ctx, tt.watcher, tt.presentity)
+		wantErr(t, "AddSubscription with "+tt.name, err, store.ErrInvalid)
+		err = s.RemoveSubscription(ctx, tt.watcher, tt.presentity)
+		wantErr(t, "RemoveSubscription with "+tt.name, err, store.ErrInvalid)
+	}
+	if got := subPairs(t, s); len(got) != 0 {
+		t.Errorf("refused AddSubscription calls stored %q", got)
+	}
+	// The longest address is kept whole.
+	addSub(t, s, juliet, long)
+	if got, want := subPairs(t, s), []string{juliet + " " + long}; !slices.Equal(got, want) {
+		t.Errorf("a presentity of %d bytes came back as %q", len(long), got)
+	}
+}
+
+func testDeleteUserRemovesSubscriptions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	addUser(t, s, "romeo@montague.example")
+	addUser(t, s, "juliet@capulet.example")
+	addSub(t, s, "romeo@montague.example", "rosaline@verona.example")
+	addSub(t, s, "romeo@montague.example", "mercutio@verona.example")
+	addSub(t, s, "juliet@capulet.example", "paris@verona.example")
+	// Romeo as a presentity is not his subscription: it stays.
+	addSub(t, s, "juliet@capulet.example", "romeo@montague.example")
+	if err := s.DeleteUser(ctx, "romeo@montague.example"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	want := []string{
+		"juliet@capulet.example paris@verona.example",
+		"juliet@capulet.example romeo@montague.example",
+	}
+	if got := subPairs(t, s); !slices.Equal(got, want) {
+		t.Errorf("after deleting romeo: %q, want only juliet's %q", got, want)
+	}
+	// A new account with the same address watches nobody.
+	addUser(t, s, "romeo@montague.example")
+	if got := subPairs(t, s); !slices.Equal(got, want) {
+		t.Errorf("after recreating romeo: %q, want %q", got, want)
+	}
+}
+
 func testCanceledContext(t *testing.T, s store.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -656,6 +855,14 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	wantErr(t, "User with a canceled context", err, context.Canceled)
 	_, err = s.User(t.Context(), "romeo@montague.example")
 	wantErr(t, "User after a canceled CreateUser", err, store.ErrNotFound)
+	addUser(t, s, "juliet@capulet.example")
+	wantErr(t, "AddSubscription with a canceled context",
+		s.AddSubscription(ctx, "juliet@capulet.example", "romeo@montague.example"), context.Canceled)
+	_, err = s.PresenceSubscriptions(ctx)
+	wantErr(t, "PresenceSubscriptions with a canceled context", err, context.Canceled)
+	if got := subPairs(t, s); len(got) != 0 {
+		t.Errorf("a canceled AddSubscription stored %q", got)
+	}
 }
 
 // testConcurrent runs writers and readers at once: every operation must
@@ -691,6 +898,12 @@ func testConcurrent(t *testing.T, s store.Store) {
 				if _, err := s.Watchers(ctx, contact); err != nil {
 					errs <- err
 				}
+				if err := s.AddSubscription(ctx, owner, contact); err != nil {
+					errs <- err
+				}
+				if _, err := s.PresenceSubscriptions(ctx); err != nil {
+					errs <- err
+				}
 			}
 		})
 	}
@@ -713,5 +926,8 @@ func testConcurrent(t *testing.T, s store.Store) {
 	msgs, err := s.OfflineMessages(ctx, "juliet@capulet.example")
 	if err != nil || len(msgs) != MaxOffline {
 		t.Errorf("juliet has %d offline messages, %v; want the quota %d", len(msgs), err, MaxOffline)
+	}
+	if subs := subPairs(t, s); len(subs) != workers*rounds {
+		t.Errorf("%d presence subscriptions, want %d", len(subs), workers*rounds)
 	}
 }
