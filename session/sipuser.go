@@ -1,0 +1,214 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/umpp/umpp/addressing"
+	"github.com/umpp/umpp/pidf"
+)
+
+// sipEndpoint is the XMPP face of a local account's SIMPLE clients: one
+// resource (GatewayOptions.SIPResource) that the XMPP router delivers to
+// like any other. Messages go out as SIP MESSAGE to the account's
+// registered contacts, in order.
+type sipEndpoint struct {
+	g    *Gateway
+	user addressing.Address // bare
+	jid  string
+
+	mu       sync.Mutex
+	presence []byte // current broadcast presence, from stamped; nil when unavailable
+}
+
+func (e *sipEndpoint) JID() string { return e.jid }
+
+// Presence reports the resource available while the account has SIP
+// registrations (the sweeper removes the endpoint when they expire).
+func (e *sipEndpoint) Presence() (int, bool) { return 0, true }
+
+func (e *sipEndpoint) LastPresence() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.presence
+}
+
+func (e *sipEndpoint) setPresence(p pidf.XMPPPresence) {
+	var b []byte
+	if p.Available {
+		b = presenceStanza(e.jid, "", p)
+	}
+	e.mu.Lock()
+	e.presence = b
+	e.mu.Unlock()
+}
+
+func (e *sipEndpoint) Close(string) { e.g.dropEndpoint(e) }
+
+// Deliver takes a stanza routed to the SIP resource.
+func (e *sipEndpoint) Deliver(ctx context.Context, raw []byte) error {
+	name := rootName(raw)
+	switch name {
+	case "message":
+		return e.deliverMessage(raw)
+	case "presence":
+		e.deliverPresence(ctx, raw)
+	}
+	return nil
+}
+
+func (e *sipEndpoint) deliverMessage(raw []byte) error {
+	m, err := ParseXMPPMessage(raw)
+	if err != nil {
+		e.g.log.Debug("unusable message for sip user", "to", e.jid, "error", err)
+		return nil
+	}
+	if m.Type == MessageError {
+		e.g.log.Info("delivery error for sip user", "to", e.jid, "from", m.From.String())
+		return nil
+	}
+	sm := m.SIP()
+	if sm.ContentType == "" {
+		return nil // receipts and the like: nothing SIP carries
+	}
+	from, to := m.From.Bare(), e.user
+	orig := bytes.Clone(raw)
+	err = e.g.lane(e.user.BareJID(), func(ctx context.Context) {
+		if err := e.g.opts.SIP.SendMessage(ctx, from, to, sm.ContentType, sm.Body); err != nil {
+			cond := conditionOr(e.g.sipError(err), CondServiceUnavailable)
+			e.g.log.Info("message to sip user failed", "to", e.jid, "from", from.String(), "condition", cond, "error", err)
+			e.bounce(ctx, orig, m, cond)
+			return
+		}
+		e.g.countRouted("xmpp->sip")
+	})
+	if err != nil {
+		return ErrBusy
+	}
+	return nil
+}
+
+// bounce answers a message the SIP user could not take with an error from
+// the SIP resource.
+func (e *sipEndpoint) bounce(ctx context.Context, _ []byte, m Message, cond string) {
+	e.g.countFailed(cond)
+	b := errorStanza("message", "", m.From.String(), m.ID, cond, nil)
+	if err := e.g.opts.XMPP.Submit(ctx, e.jid, b); err != nil {
+		e.g.log.Debug("bounce from sip user failed", "to", m.From.String(), "error", err)
+	}
+}
+
+// deliverPresence handles presence from contacts of an XMPP-only peer,
+// which no NOTIFY carries: SIP watchers see it through SetPresence.
+// Presence of local users and of UMPP and SIMPLE peers' users reaches SIP
+// watchers by other ways.
+func (e *sipEndpoint) deliverPresence(ctx context.Context, raw []byte) {
+	p, from, ok := parsePresence(raw)
+	if !ok {
+		return
+	}
+	a, err := addressing.ParseJID(from)
+	if err != nil || a.Local == "" || e.g.isLocal(a.Domain) || e.g.mode(ctx, a.Domain) != ModeXMPP {
+		return
+	}
+	e.g.opts.SIP.SetPresence(a.BareJID(), pidf.FromXMPP("pres:"+a.BareJID(), []pidf.XMPPPresence{p}))
+	if p.Available {
+		e.g.opts.SIP.Authorize(ctx, a.BareJID(), e.user.BareJID(), true)
+	}
+}
+
+// rootName returns the local name of the first element of raw.
+func rootName(raw []byte) string {
+	i := bytes.IndexByte(raw, '<')
+	for i >= 0 && i+1 < len(raw) && (raw[i+1] == '?' || raw[i+1] == '!') {
+		j := bytes.IndexByte(raw[i+1:], '<')
+		if j < 0 {
+			return ""
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		return ""
+	}
+	rest := raw[i+1:]
+	end := bytes.IndexAny(rest, " \t\r\n/>")
+	if end < 0 {
+		return ""
+	}
+	name := rest[:end]
+	if k := bytes.IndexByte(name, ':'); k >= 0 {
+		name = name[k+1:]
+	}
+	return string(name)
+}
+
+// SIPRegistration tells the gateway that a local account's SIP
+// registrations changed: with bindings it gets its SIP resource, without
+// them it loses it.
+func (g *Gateway) SIPRegistration(aor string, registered bool) {
+	if registered {
+		g.ensureEndpoint(aor)
+		return
+	}
+	g.mu.Lock()
+	e := g.endpoints[aor]
+	g.mu.Unlock()
+	if e != nil {
+		g.dropEndpoint(e)
+	}
+}
+
+// ensureEndpoint returns the SIP resource of an account, creating and
+// registering it when needed (nil once the gateway is closed).
+func (g *Gateway) ensureEndpoint(aor string) *sipEndpoint {
+	g.mu.Lock()
+	if e := g.endpoints[aor]; e != nil || g.closed {
+		g.mu.Unlock()
+		return e
+	}
+	a, err := addressing.ParseJID(aor)
+	if err != nil || a.Local == "" || !g.isLocal(a.Domain) {
+		g.mu.Unlock()
+		return nil
+	}
+	a = a.Bare()
+	e := &sipEndpoint{g: g, user: a, jid: a.BareJID() + "/" + g.opts.SIPResource}
+	if d := g.docs[aor]; d != nil {
+		if p := bestPresence(d); p.Available {
+			e.presence = presenceStanza(e.jid, "", p)
+		}
+	}
+	g.endpoints[aor] = e
+	g.mu.Unlock()
+	g.opts.XMPP.AddEndpoint(e)
+	g.log.Debug("sip resource up", "jid", e.jid)
+	return e
+}
+
+func (g *Gateway) dropEndpoint(e *sipEndpoint) {
+	g.mu.Lock()
+	if g.endpoints[e.user.BareJID()] != e {
+		g.mu.Unlock()
+		return
+	}
+	delete(g.endpoints, e.user.BareJID())
+	g.mu.Unlock()
+	g.opts.XMPP.RemoveEndpoint(e)
+	g.log.Debug("sip resource down", "jid", e.jid)
+}
+
+// sweepEndpoints drops SIP resources whose registrations expired.
+func (g *Gateway) sweepEndpoints() {
+	g.mu.Lock()
+	eps := make([]*sipEndpoint, 0, len(g.endpoints))
+	for _, e := range g.endpoints {
+		eps = append(eps, e)
+	}
+	g.mu.Unlock()
+	for _, e := range eps {
+		if !g.opts.SIP.Registered(g.ctx, e.user.BareJID()) {
+			g.dropEndpoint(e)
+		}
+	}
+}
