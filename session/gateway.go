@@ -201,9 +201,9 @@ type Gateway struct {
 	lanes  []chan func(context.Context)
 
 	mu        sync.Mutex
-	setups    map[string]*setup        // thread -> outbound setup in progress
-	endpoints map[string]*sipEndpoint  // bare JID -> SIP resource
-	subs      map[subKey]*outSub       // outgoing presence subscriptions
+	setups    map[string]*setup         // thread -> outbound setup in progress
+	endpoints map[string]*sipEndpoint   // bare JID -> SIP resource
+	subs      map[subKey]*outSub        // outgoing presence subscriptions
 	docs      map[string]*pidf.Document // bare JID -> SIP-published document
 	closed    bool
 }

@@ -580,5 +580,3 @@ func bareOfJID(s string) string {
 	}
 	return s
 }
-
-
