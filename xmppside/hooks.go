@@ -28,7 +28,8 @@ type Metrics interface {
 // session layer counts the paths that cross to SIP.
 const pathXMPPToXMPP = "xmpp->xmpp"
 
-func (s *Server) routed() {
+// routed counts a delivered message.
+func (s *Server) routed(sender) {
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.MessageRouted(pathXMPPToXMPP)
 	}

@@ -42,16 +42,16 @@ func (c *conn) handleIQ(ctx context.Context, el *element) {
 		c.bounce(el, "", "bad-request", "iq without id")
 		return
 	}
-	to, ok := c.target(el)
+	to, ok := c.srv.target(c, el)
 	if !ok {
 		return
 	}
 	if !c.srv.isLocal(to.domain) {
-		c.toRemote(ctx, el, to, c.stamp(el, to))
+		c.srv.toRemote(ctx, c, el, to, stamp(c, el, to))
 		return
 	}
 	if to.resource != "" {
-		raw := c.stamp(el, to)
+		raw := stamp(c, el, to)
 		var buf [8]Endpoint
 		for _, e := range c.srv.loc.Lookup(to.bare, buf[:0]) {
 			if e.JID() == to.full {

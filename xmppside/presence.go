@@ -28,65 +28,66 @@ type presencePayload struct {
 }
 
 // handlePresence implements RFC 6121 §4 (availability) and §3
-// (subscriptions) for presence sent by this client.
-func (c *conn) handlePresence(ctx context.Context, el *element) {
+// (subscriptions) for presence sent by a local resource.
+func (s *Server) handlePresence(ctx context.Context, o origin, el *element) {
 	typ := el.attr("type")
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
-		to, ok := c.target(el)
+		to, ok := s.target(o, el)
 		if !ok {
 			return
 		}
-		if to.local == "" && c.srv.isLocal(to.domain) {
+		if to.local == "" && s.isLocal(to.domain) {
 			return
 		}
-		c.outboundSubscription(ctx, el, typ, to)
+		s.outboundSubscription(ctx, o, el, typ, to)
 		return
 	case "probe":
 		// Probes are the server's business (RFC 6121 §4.3); ignore.
 		return
 	case "", "unavailable", "error":
 	default:
-		c.bounce(el, "", "bad-request", "unknown presence type")
+		o.bounce(el, "", "bad-request", "unknown presence type")
 		return
 	}
 	if el.attr("to") == "" {
 		if typ == "error" {
 			return
 		}
-		c.broadcastPresence(ctx, el, typ)
+		s.broadcastPresence(ctx, o, el, typ)
 		return
 	}
-	to, ok := c.target(el)
+	to, ok := s.target(o, el)
 	if !ok {
 		return
 	}
 	// Directed presence (RFC 6121 §4.6).
-	raw := c.stamp(el, to)
+	raw := stamp(o, el, to)
 	if typ != "error" {
-		if c.directed == nil {
-			c.directed = make(map[string]bool)
+		d := o.directedTo()
+		if *d == nil {
+			*d = make(map[string]bool)
 		}
 		if typ == "" {
-			c.directed[to.full] = true
+			(*d)[to.full] = true
 		} else {
-			delete(c.directed, to.full)
+			delete(*d, to.full)
 		}
 	}
-	c.routePresence(ctx, el, to, raw)
+	s.routePresence(ctx, o, el, to, raw)
 }
 
 // routePresence delivers an availability presence to a JID: a full JID
 // gets it if connected, a bare JID on all available resources.
-func (c *conn) routePresence(ctx context.Context, el *element, to addr, raw []byte) {
-	if !c.srv.isLocal(to.domain) {
-		c.toRemote(ctx, el, to, raw)
+func (s *Server) routePresence(ctx context.Context, o origin, el *element, to addr, raw []byte) {
+	if !s.isLocal(to.domain) {
+		s.toRemote(ctx, o, el, to, raw)
 		return
 	}
 	if to.local == "" {
 		return
 	}
-	c.srv.deliverPresence(ctx, to, raw)
+	s.deliverPresence(ctx, to, raw)
 }
 
 // deliverPresence gives raw to the addressed local resources; presence is
@@ -127,45 +128,58 @@ func (s *Server) deliverAll(ctx context.Context, bare string, raw []byte, availa
 
 // broadcastPresence handles presence without a to: initial presence,
 // updates and unavailable (RFC 6121 §4.2, §4.4, §4.5).
-func (c *conn) broadcastPresence(ctx context.Context, el *element, typ string) {
+func (s *Server) broadcastPresence(ctx context.Context, o origin, el *element, typ string) {
 	if typ == "" {
-		var p presencePayload
-		prio := 0
-		if err := decodeElement(el.raw, &p); err == nil && p.Priority != "" {
-			if v, err := strconv.Atoi(strings.TrimSpace(p.Priority)); err == nil {
-				prio = max(-128, min(127, v))
-			}
-		}
-		initial := !c.avail.Load()
-		c.prio.Store(int32(prio))
-		raw := append([]byte(nil), c.stamp(el, addr{})...)
-		c.last.Store(&raw)
-		c.avail.Store(true)
-		c.observe(ctx, "", raw)
-		c.sendToSubscribers(ctx, el)
+		initial := o.available(ctx, el)
+		s.sendToSubscribers(ctx, o, el)
 		if initial {
-			c.initialPresence(ctx)
+			s.initialPresence(ctx, o)
 		}
 		return
 	}
-	wasAvailable := c.avail.Swap(false)
-	c.last.Store(nil)
-	if wasAvailable {
-		if c.srv.opts.Presence != nil {
-			c.observe(ctx, "unavailable", append([]byte(nil), c.stamp(el, addr{})...))
-		}
-		c.sendToSubscribers(ctx, el)
-		c.unavailableToDirected(ctx)
+	if o.unavailable(ctx, el) {
+		s.sendToSubscribers(ctx, o, el)
+		s.unavailableToDirected(ctx, o)
 	}
+}
+
+// available records the stream's available presence: priority, the
+// stanza as broadcast (for probes and new subscribers), the observer.
+func (c *conn) available(ctx context.Context, el *element) bool {
+	var p presencePayload
+	prio := 0
+	if err := decodeElement(el.raw, &p); err == nil && p.Priority != "" {
+		if v, err := strconv.Atoi(strings.TrimSpace(p.Priority)); err == nil {
+			prio = max(-128, min(127, v))
+		}
+	}
+	initial := !c.avail.Load()
+	c.prio.Store(int32(prio))
+	raw := append([]byte(nil), c.stampTo(el, "")...)
+	c.last.Store(&raw)
+	c.avail.Store(true)
+	c.observe(ctx, "", raw)
+	return initial
+}
+
+func (c *conn) unavailable(ctx context.Context, el *element) bool {
+	was := c.avail.Swap(false)
+	c.last.Store(nil)
+	if was && c.srv.opts.Presence != nil {
+		c.observe(ctx, "unavailable", append([]byte(nil), c.stampTo(el, "")...))
+	}
+	return was
 }
 
 // sendToSubscribers sends el, stamped, to the contacts with subscription
 // from or both and to the account's other available resources.
-func (c *conn) sendToSubscribers(ctx context.Context, el *element) {
-	items, _, err := c.srv.opts.Rosters.Roster(ctx, c.user.bare)
+func (s *Server) sendToSubscribers(ctx context.Context, o origin, el *element) {
+	me := o.account()
+	items, _, err := s.opts.Rosters.Roster(ctx, me.bare)
 	if err != nil {
-		c.log.Error("reading roster failed", "err", err)
+		o.logger().Error("reading roster failed", "err", err)
 	}
+	directed := *o.directedTo()
 	for _, it := range items {
 		if it.Subscription != store.SubFrom && it.Subscription != store.SubBoth {
 			continue
@@ -174,36 +188,33 @@ func (c *conn) sendToSubscribers(ctx context.Context, el *element) {
 		if err != nil {
 			continue
 		}
-		delete(c.directed, to.full)
-		raw := appendStamped(c.scratch[:0], el, c.user.full, to.bare, c.lang)
-		c.scratch = raw
-		c.routePresence(ctx, el, to, raw)
+		delete(directed, to.full)
+		s.routePresence(ctx, o, el, to, o.stampTo(el, to.bare))
 	}
 	var buf [8]Endpoint
-	for _, e := range c.srv.loc.Lookup(c.user.bare, buf[:0]) {
-		if e == Endpoint(c) {
+	for _, e := range s.loc.Lookup(me.bare, buf[:0]) {
+		if e.JID() == me.full {
 			continue
 		}
 		if _, av := e.Presence(); av {
-			raw := appendStamped(c.scratch[:0], el, c.user.full, e.JID(), c.lang)
-			c.scratch = raw
-			_ = e.Deliver(ctx, raw)
+			_ = e.Deliver(ctx, o.stampTo(el, e.JID()))
 		}
 	}
 }
 
-// initialPresence runs after the first available presence of a session:
+// initialPresence runs after the first available presence of a resource:
 // presence of contacts (probes), of the account's other resources,
-// pending subscription requests, then offline messages.
-func (c *conn) initialPresence(ctx context.Context) {
-	items, _, err := c.srv.opts.Rosters.Roster(ctx, c.user.bare)
+// pending subscription requests, then (c2s) offline messages.
+func (s *Server) initialPresence(ctx context.Context, o origin) {
+	me := o.account()
+	items, _, err := s.opts.Rosters.Roster(ctx, me.bare)
 	if err != nil {
-		c.log.Error("reading roster failed", "err", err)
+		o.logger().Error("reading roster failed", "err", err)
 	}
 	var buf [8]Endpoint
 	for _, it := range items {
 		if it.PendingIn && len(it.Stanza) > 0 {
-			c.send(it.Stanza)
+			o.toSelf(ctx, it.Stanza)
 		}
 		if it.Subscription != store.SubTo && it.Subscription != store.SubBoth {
 			continue
@@ -212,40 +223,41 @@ func (c *conn) initialPresence(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		if !c.srv.isLocal(to.domain) {
-			c.probeRemote(ctx, to)
+		if !s.isLocal(to.domain) {
+			s.probeRemote(ctx, o, to)
 			continue
 		}
-		for _, e := range c.srv.loc.Lookup(to.bare, buf[:0]) {
+		for _, e := range s.loc.Lookup(to.bare, buf[:0]) {
 			if p := e.LastPresence(); p != nil {
-				c.send(p)
+				o.toSelf(ctx, p)
 			}
 		}
 	}
-	for _, e := range c.srv.loc.Lookup(c.user.bare, buf[:0]) {
-		if e == Endpoint(c) {
+	for _, e := range s.loc.Lookup(me.bare, buf[:0]) {
+		if e.JID() == me.full {
 			continue
 		}
 		if p := e.LastPresence(); p != nil {
-			c.send(p)
+			o.toSelf(ctx, p)
 		}
 	}
-	c.deliverOffline(ctx)
+	o.initialDone(ctx)
 }
 
 // probeRemote asks a remote contact's server for its presence.
-func (c *conn) probeRemote(ctx context.Context, to addr) {
-	r := c.srv.opts.Remote
+func (s *Server) probeRemote(ctx context.Context, o origin, to addr) {
+	r := s.opts.Remote
 	if r == nil {
 		return
 	}
+	me := o.account().bare
 	var b []byte
 	b = append(b, "<presence type='probe'"...)
-	b = appendAttr(b, "from", c.user.bare)
+	b = appendAttr(b, "from", me)
 	b = appendAttr(b, "to", to.bare)
 	b = append(b, "/>"...)
-	if err := r.Deliver(ctx, Stanza{Name: "presence", From: c.user.bare, To: to.bare, Type: "probe", Raw: b}); err != nil {
-		c.log.Debug("probe failed", "to", to.bare, "err", err)
+	if err := r.Deliver(ctx, Stanza{Name: "presence", From: me, To: to.bare, Type: "probe", Raw: b}); err != nil {
+		o.logger().Debug("probe failed", "to", to.bare, "err", err)
 	}
 }
 
@@ -259,20 +271,24 @@ func unavailableXML(from, to string) []byte {
 	return append(b, "/>"...)
 }
 
-func (c *conn) unavailableToDirected(ctx context.Context) {
-	for full := range c.directed {
+// unavailableToDirected ends the directed presence of a resource that
+// became unavailable (RFC 6121 §4.6.3).
+func (s *Server) unavailableToDirected(ctx context.Context, o origin) {
+	me := o.account().full
+	d := o.directedTo()
+	for full := range *d {
 		to, err := parseAddr(full)
 		if err != nil {
 			continue
 		}
-		raw := unavailableXML(c.user.full, to.full)
-		if c.srv.isLocal(to.domain) {
-			c.srv.deliverPresence(ctx, to, raw)
-		} else if r := c.srv.opts.Remote; r != nil {
-			_ = r.Deliver(ctx, Stanza{Name: "presence", From: c.user.full, To: to.full, Type: "unavailable", Raw: raw})
+		raw := unavailableXML(me, to.full)
+		if s.isLocal(to.domain) {
+			s.deliverPresence(ctx, to, raw)
+		} else if r := s.opts.Remote; r != nil {
+			_ = r.Deliver(ctx, Stanza{Name: "presence", From: me, To: to.full, Type: "unavailable", Raw: raw})
 		}
 	}
-	clear(c.directed)
+	clear(*d)
 }
 
 // leave runs when the session ends: it stops routing to it and tells
@@ -320,7 +336,7 @@ func (c *conn) leave(ctx context.Context) {
 			_ = e.Deliver(ctx, unavailableXML(c.user.full, e.JID()))
 		}
 	}
-	c.unavailableToDirected(ctx)
+	c.srv.unavailableToDirected(ctx, c)
 }
 
 // subscriptionXML serializes a subscription stanza from a bare JID.
@@ -333,11 +349,11 @@ func subscriptionXML(typ, from, to string) []byte {
 	return append(b, "/>"...)
 }
 
-// outboundSubscription handles a subscription stanza sent by the user
-// (RFC 6121 §3, Appendix A "outbound" tables).
-func (c *conn) outboundSubscription(ctx context.Context, el *element, typ string, to addr) {
-	s := c.srv
-	owner := c.user.bare
+// outboundSubscription handles a subscription stanza sent by a local
+// resource (RFC 6121 §3, Appendix A "outbound" tables).
+func (s *Server) outboundSubscription(ctx context.Context, o origin, el *element, typ string, to addr) {
+	me := o.account()
+	owner := me.bare
 	contact := to.bare
 	route := true
 	var wasFrom bool
@@ -377,8 +393,8 @@ func (c *conn) outboundSubscription(ctx context.Context, el *element, typ string
 		return true
 	})
 	if err != nil {
-		c.log.Error("roster update failed", "contact", contact, "err", err)
-		c.bounce(el, "", "internal-server-error", "")
+		o.logger().Error("roster update failed", "contact", contact, "err", err)
+		o.bounce(el, "", "internal-server-error", "")
 		return
 	}
 	if !route {
@@ -387,10 +403,10 @@ func (c *conn) outboundSubscription(ctx context.Context, el *element, typ string
 	// Subscription stanzas carry the user's bare JID (RFC 6121 §3.1.2).
 	raw := subscriptionXML(typ, owner, contact)
 	if s.isLocal(to.domain) {
-		s.inboundSubscription(ctx, typ, addr{local: c.user.local, domain: c.user.domain, bare: owner, full: owner}, to, raw)
+		s.inboundSubscription(ctx, typ, addr{local: me.local, domain: me.domain, bare: owner, full: owner}, to, raw)
 	} else if s.opts.Remote != nil {
 		if err := s.opts.Remote.Deliver(ctx, Stanza{Name: "presence", From: owner, To: contact, Type: typ, Raw: raw}); err != nil {
-			c.log.Debug("remote subscription delivery failed", "to", contact, "err", err)
+			o.logger().Debug("remote subscription delivery failed", "to", contact, "err", err)
 		}
 	}
 	switch typ {

@@ -32,9 +32,9 @@ func (c *conn) run(ctx context.Context) error {
 		}
 		switch el.name.Local {
 		case "message":
-			c.routeMessage(ctx, &el)
+			c.srv.routeMessage(ctx, c, &el)
 		case "presence":
-			c.handlePresence(ctx, &el)
+			c.srv.handlePresence(ctx, c, &el)
 		case "iq":
 			c.handleIQ(ctx, &el)
 		default:
@@ -44,7 +44,7 @@ func (c *conn) run(ctx context.Context) error {
 	}
 }
 
-// sender is where a routed stanza came from: a local session or a
+// sender is where a routed stanza came from: a local resource or a
 // remote domain. Errors go back to it.
 type sender interface {
 	bounce(el *element, from, cond, text string)
@@ -52,8 +52,51 @@ type sender interface {
 	logger() *slog.Logger
 }
 
-func (c *conn) fromJID() string      { return c.user.full }
-func (c *conn) logger() *slog.Logger { return c.log }
+// origin is a local account's resource that sends stanzas of its own: a
+// c2s stream (*conn) or a caller of Server.Submit (*submitter). What such
+// a resource sends follows one set of rules (RFC 6120 §8, RFC 6121 §3,
+// §4, §8.5), written once as Server methods taking an origin; the
+// implementations differ in where errors go and where the presence state
+// lives.
+type origin interface {
+	sender
+	// account is the resource's full JID.
+	account() addr
+	// stampTo serializes el with the resource's full JID as from, and to
+	// replaced when it is not empty. The bytes are valid until the next
+	// call.
+	stampTo(el *element, to string) []byte
+	// remoteFailed handles an error of Options.Remote.Deliver for el.
+	remoteFailed(el *element, to addr, err error)
+	// endpoints is scratch space for Locator lookups.
+	endpoints() *[]Endpoint
+	// available records an available broadcast presence and reports
+	// whether it is the initial one; unavailable records an unavailable
+	// one and reports whether the resource was available.
+	available(ctx context.Context, el *element) (initial bool)
+	unavailable(ctx context.Context, el *element) (was bool)
+	// directedTo is the set of full JIDs that got available directed
+	// presence from the resource (RFC 6121 §4.6).
+	directedTo() *map[string]bool
+	// toSelf gives the resource a stanza from the server (contacts'
+	// presence and pending requests after initial presence).
+	toSelf(ctx context.Context, raw []byte)
+	// initialDone runs once initial presence was handled.
+	initialDone(ctx context.Context)
+}
+
+func (c *conn) fromJID() string                    { return c.user.full }
+func (c *conn) logger() *slog.Logger               { return c.log }
+func (c *conn) account() addr                      { return c.user }
+func (c *conn) endpoints() *[]Endpoint             { return &c.eps }
+func (c *conn) directedTo() *map[string]bool       { return &c.directed }
+func (c *conn) toSelf(_ context.Context, b []byte) { c.send(b) }
+func (c *conn) initialDone(ctx context.Context)    { c.deliverOffline(ctx) }
+
+func (c *conn) stampTo(el *element, to string) []byte {
+	c.scratch = appendStamped(c.scratch[:0], el, c.user.full, to, c.lang)
+	return c.scratch
+}
 
 // bounce sends an error reply for el back to this client, unless el is
 // itself an error (RFC 6120 §8.3.1: never answer an error with an error).
@@ -71,68 +114,74 @@ func (c *conn) bounce(el *element, from, cond, text string) {
 	c.srv.pool.put(b)
 }
 
+// remoteFailed bounces with the error's Condition() when it has one
+// (see Remote).
+func (c *conn) remoteFailed(el *element, to addr, err error) {
+	cond := "remote-server-not-found"
+	var ce interface{ Condition() string }
+	if errors.As(err, &ce) {
+		cond = ce.Condition()
+	}
+	c.log.Debug("remote delivery failed", "to", to.full, "err", err)
+	c.bounce(el, to.full, cond, "")
+}
+
 // target parses the to address of a stanza; an empty to means the
 // sender's own account (RFC 6120 §10.3).
-func (c *conn) target(el *element) (addr, bool) {
+func (s *Server) target(o origin, el *element) (addr, bool) {
 	to := el.attr("to")
 	if to == "" {
-		return addr{local: c.user.local, domain: c.user.domain, bare: c.user.bare, full: c.user.bare}, true
+		me := o.account()
+		return addr{local: me.local, domain: me.domain, bare: me.bare, full: me.bare}, true
 	}
 	a, err := parseAddr(to)
 	if err != nil {
-		c.bounce(el, "", "jid-malformed", "")
+		o.bounce(el, "", "jid-malformed", "")
 		return addr{}, false
 	}
 	return a, true
 }
 
 // stamp serializes el with the sender's full JID as from (and to when the
-// client left it out) into the connection's scratch buffer.
-func (c *conn) stamp(el *element, to addr) []byte {
+// sender left it out) into the origin's scratch buffer.
+func stamp(o origin, el *element, to addr) []byte {
 	t := ""
 	if v, _ := el.attrRaw("to"); len(v) == 0 {
 		t = to.full
 	}
-	c.scratch = appendStamped(c.scratch[:0], el, c.user.full, t, c.lang)
-	return c.scratch
+	return o.stampTo(el, t)
 }
 
-// toRemote hands a stanza to the Remote, bouncing on failure.
-func (c *conn) toRemote(ctx context.Context, el *element, to addr, raw []byte) {
-	r := c.srv.opts.Remote
+// toRemote hands a stanza to the Remote; failures go to the origin.
+func (s *Server) toRemote(ctx context.Context, o origin, el *element, to addr, raw []byte) {
+	r := s.opts.Remote
 	if r == nil {
-		c.bounce(el, to.domain, "remote-server-not-found", "")
+		o.bounce(el, to.domain, "remote-server-not-found", "")
 		return
 	}
-	err := r.Deliver(ctx, Stanza{Name: el.name.Local, From: c.user.full, To: to.full, Type: el.attr("type"), ID: el.attr("id"), Raw: raw})
+	err := r.Deliver(ctx, Stanza{Name: el.name.Local, From: o.fromJID(), To: to.full, Type: el.attr("type"), ID: el.attr("id"), Raw: raw})
 	if err != nil {
-		cond := "remote-server-not-found"
-		var ce interface{ Condition() string }
-		if errors.As(err, &ce) {
-			cond = ce.Condition()
-		}
-		c.log.Debug("remote delivery failed", "to", to.full, "err", err)
-		c.bounce(el, to.full, cond, "")
+		o.remoteFailed(el, to, err)
 	}
 }
 
 // routeMessage implements RFC 6121 §8.5 for messages.
-func (c *conn) routeMessage(ctx context.Context, el *element) {
-	to, ok := c.target(el)
+func (s *Server) routeMessage(ctx context.Context, o origin, el *element) {
+	to, ok := s.target(o, el)
 	if !ok {
 		return
 	}
-	raw := c.stamp(el, to)
-	if !c.srv.isLocal(to.domain) {
-		c.toRemote(ctx, el, to, raw)
+	raw := stamp(o, el, to)
+	if !s.isLocal(to.domain) {
+		s.toRemote(ctx, o, el, to, raw)
 		return
 	}
 	if to.local == "" {
 		// Messages to the server itself: nothing here consumes them.
-		c.bounce(el, to.full, "service-unavailable", "")
+		o.bounce(el, to.full, "service-unavailable", "")
 		return
 	}
-	c.srv.deliverMessage(ctx, c, &c.eps, el, to, raw)
+	s.deliverMessage(ctx, o, o.endpoints(), el, to, raw)
 }
 
 func (s *Server) deliverMessage(ctx context.Context, snd sender, scratch *[]Endpoint, el *element, to addr, raw []byte) {
@@ -144,7 +193,7 @@ func (s *Server) deliverMessage(ctx context.Context, snd sender, scratch *[]Endp
 		for _, e := range eps {
 			if e.JID() == to.full {
 				if err := e.Deliver(ctx, raw); err == nil {
-					s.routed()
+					s.routed(snd)
 					return
 				} else if !errors.Is(err, ErrGone) {
 					s.deliveryFailed(snd, el, to, err)
@@ -193,7 +242,7 @@ func (s *Server) deliverMessage(ctx context.Context, snd sender, scratch *[]Endp
 		}
 	}
 	if delivered > 0 {
-		s.routed()
+		s.routed(snd)
 		return
 	}
 	if typ == "headline" {
@@ -235,7 +284,7 @@ func (s *Server) storeOffline(ctx context.Context, snd sender, el *element, to a
 		snd.bounce(el, to.full, "internal-server-error", "")
 		return
 	}
-	s.routed()
+	s.routed(snd)
 }
 
 // deliverOffline writes stored messages to this session, in order, with
