@@ -96,6 +96,35 @@
 // plain-XMPP domains on to Server.S2S(). Stanzas from authenticated
 // peers enter through Server.Receive.
 //
+// # Seams for the UMPP session layer
+//
+// The session layer (package session) makes the SIP users of our domains
+// look like XMPP resources of their accounts (juliet@example.com/umpp-sip):
+//   - It registers its own Endpoint for such a resource in the Locator
+//     (Options.Locator); stanzas routed to it, errors included, reach the
+//     SIP user. Endpoints that are not streams of this node also get the
+//     account's roster pushes.
+//   - Server.Submit injects what the SIP user sends, with the rules of a
+//     c2s stanza from that resource: messages routed as in §8.5 (a bounce
+//     comes back as a *StanzaError instead of an error stanza), the
+//     outbound subscription handling, broadcast presence (initial
+//     presence probes the contacts; their presence goes to the resource's
+//     Endpoint) and directed presence. c2s streams and Submit share this
+//     code through the origin interface (router.go); Submit keeps the
+//     availability and directed presence of a resource until it submits
+//     unavailable. Submit's messages are not counted in Metrics and its
+//     broadcasts are not told to Options.Presence.
+//   - Options.Presence (PresenceObserver) learns the broadcast presence
+//     of the XMPP clients, to notify SIP watchers.
+//   - Options.Roster (RosterObserver) learns every persisted roster item
+//     change, whatever caused it, to authorize SIP watchers and start or
+//     stop SIP subscriptions.
+//   - Options.Messages (MessageObserver) learns of messages from other
+//     domains (Receive, s2s) with their thread, to keep UMPP sessions
+//     alive; the thread is found by a byte scan, not a DOM.
+//   - Options.Remote takes stanzas for other domains (SIP domains among
+//     them); Server.Receive takes stanzas from them.
+//
 // # Not implemented yet
 //
 //   - XEP-0288 bidirectional s2s, XEP-0198 on s2s, a direct-TLS s2s
@@ -105,9 +134,10 @@
 //   - Stream management (XEP-0198), carbons (XEP-0280), MAM, blocking,
 //     privacy lists, in-band registration, SCRAM-*-PLUS channel binding,
 //     roster versioning shortcuts (the full roster is always returned).
-//   - Offline messages are delivered to the first resource that sends
-//     initial presence; two resources coming online at the same moment
-//     may both get them.
+//   - Offline messages are delivered to the first c2s resource that
+//     sends initial presence; two resources coming online at the same
+//     moment may both get them. A resource's initial presence through
+//     Submit does not flush them (they wait for an XMPP client).
 //   - Namespace prefixes declared on the client's stream header and used
 //     inside stanzas are not re-declared when forwarding (clients do not
 //     do this in practice).

@@ -19,10 +19,8 @@ import (
 // does. Errors for the sender go back through Options.Remote. raw is not
 // retained.
 func (s *Server) Receive(ctx context.Context, raw []byte) error {
-	sr := newStreamReader(bytes.NewReader(raw), len(raw)+1)
-	sr.release()
 	var el element
-	if err := sr.next(&el); err != nil {
+	if err := parseStanza(raw, &el); err != nil {
 		return fmt.Errorf("xmppside: receive: %w", err)
 	}
 	from, err := parseAddr(el.attr("from"))
@@ -62,6 +60,9 @@ func (s *Server) Receive(ctx context.Context, raw []byte) error {
 		if to.local == "" {
 			snd.bounce(&el, to.full, "service-unavailable", "")
 			return nil
+		}
+		if s.opts.Messages != nil && typ != "error" {
+			s.opts.Messages.RemoteMessage(from.full, to.full, threadOf(&el))
 		}
 		var scratch []Endpoint
 		s.deliverMessage(ctx, snd, &scratch, &el, to, el.raw)

@@ -279,6 +279,7 @@ func (c *conn) rosterRemove(ctx context.Context, el *element, contact addr) {
 		return
 	}
 	s.pushRoster(ctx, c.user.bare, rosterPush(it, ver, true))
+	s.rosterChanged(ctx, it, true)
 	c.result(el, "", "")
 	me := addr{local: c.user.local, domain: c.user.domain, bare: c.user.bare, full: c.user.bare}
 	if it.Subscription == store.SubTo || it.Subscription == store.SubBoth || it.PendingOut {

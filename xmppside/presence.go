@@ -536,34 +536,38 @@ func (s *Server) routeFromServer(ctx context.Context, typ string, from, to addr)
 }
 
 // updateItem applies change to owner's item for contact under the
-// owner's roster lock, storing it
-// when change reports a modification, and pushing it to the owner's
-// resources. A missing item starts as subscription none.
+// owner's roster lock, storing it when change reports a modification and
+// pushing it to the owner's resources, then tells the RosterObserver. A
+// missing item starts as subscription none.
 func (s *Server) updateItem(ctx context.Context, owner, contact string, change func(*store.RosterItem) bool) error {
+	it, changed, err := s.writeItem(ctx, owner, contact, change)
+	if changed {
+		s.rosterChanged(ctx, it, false)
+	}
+	return err
+}
+
+func (s *Server) writeItem(ctx context.Context, owner, contact string, change func(*store.RosterItem) bool) (store.RosterItem, bool, error) {
 	unlock := s.rlocks.lock(owner)
 	defer unlock()
 	it, err := s.opts.Rosters.RosterItem(ctx, owner, contact)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		it = store.RosterItem{Owner: owner, Contact: contact, Subscription: store.SubNone}
-		if !change(&it) {
-			return nil
-		}
 	case err != nil:
-		return err
-	default:
-		if !change(&it) {
-			return nil
-		}
+		return it, false, err
+	}
+	if !change(&it) {
+		return it, false, nil
 	}
 	ver, err := s.opts.Rosters.PutRosterItem(ctx, it)
 	if err != nil {
-		return err
+		return it, false, err
 	}
 	if visible(it) {
 		s.pushRoster(ctx, owner, rosterPush(it, ver, false))
 	}
-	return nil
+	return it, true, nil
 }
 
 // visible reports whether a roster item shows in the owner's roster: an

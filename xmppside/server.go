@@ -69,6 +69,13 @@ type Options struct {
 	// (available, updates, unavailable), so that the UMPP session layer
 	// can notify SIP watchers. Nil: nobody is told.
 	Presence PresenceObserver
+	// Roster learns every persisted change of a roster item, so that the
+	// UMPP session layer can authorize SIP watchers and start or stop SIP
+	// subscriptions. Nil: nobody is told.
+	Roster RosterObserver
+	// Messages learns of messages that arrive from other domains (s2s
+	// and Receive) before they are delivered. Nil: nobody is told.
+	Messages MessageObserver
 	// Metrics counts routing outcomes; nil counts nothing.
 	Metrics Metrics
 
@@ -125,6 +132,9 @@ type Server struct {
 	fakeKey [32]byte // for made-up SCRAM credentials of unknown accounts
 
 	s2s *s2sManager
+
+	subMu      sync.Mutex
+	submitters map[string]*submitter // full JID -> presence state of Submit resources
 
 	mu        sync.Mutex
 	c2sLn     []net.Listener
@@ -228,6 +238,8 @@ func New(opts Options) (*Server, error) {
 		limiter:  newAuthLimiter(opts.AuthFailures, opts.AuthFailureInterval, 10000),
 		conns:    make(map[*conn]struct{}),
 		s2sConns: make(map[*s2sIn]struct{}),
+
+		submitters: make(map[string]*submitter),
 	}
 	srv.s2s = newS2SManager(srv, log)
 	if srv.opts.Remote == nil && opts.Resolver != nil {
