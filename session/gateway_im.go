@@ -82,7 +82,7 @@ func (g *Gateway) sendInSession(ctx context.Context, st Stanza, to addressing.Ad
 // sendSession writes a message into an established session: to the
 // remote full JID of the answer, with the session's thread.
 func (g *Gateway) sendSession(ctx context.Context, s Session, raw []byte) error {
-	m, err := ParseXMPPMessage(raw)
+	m, err := ParseXMPPMessage(inClientNS(raw))
 	if err != nil {
 		return &StanzaError{Cond: CondBadRequest, Err: err}
 	}
@@ -220,7 +220,7 @@ func (g *Gateway) ended(s Session, reason EndReason, left [][]byte, cond ...stri
 		return
 	}
 	for _, raw := range left { // never offered: open a new session
-		m, err := ParseXMPPMessage(raw)
+		m, err := ParseXMPPMessage(inClientNS(raw))
 		if err != nil {
 			continue
 		}
@@ -250,7 +250,7 @@ func (g *Gateway) bounceAll(msgs [][]byte, cond string) {
 // bounce returns a message its local sender sent to a remote user, as an
 // error from that user (RFC 6120 §8.3).
 func (g *Gateway) bounce(raw []byte, cond string) {
-	m, err := ParseXMPPMessage(raw)
+	m, err := ParseXMPPMessage(inClientNS(raw))
 	if err != nil || m.Type == MessageError || m.To.Domain == "" || g.isLocal(m.To.Domain) {
 		return
 	}
@@ -505,7 +505,7 @@ func (g *Gateway) deliverSIPPeer(ctx context.Context, st Stanza, to addressing.A
 		}
 		return nil
 	}
-	m, err := ParseXMPPMessage(st.Raw)
+	m, err := ParseXMPPMessage(inClientNS(st.Raw))
 	if err != nil {
 		return &StanzaError{Cond: CondBadRequest, Err: err}
 	}

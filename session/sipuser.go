@@ -59,7 +59,7 @@ func (e *sipEndpoint) Deliver(ctx context.Context, raw []byte) error {
 }
 
 func (e *sipEndpoint) deliverMessage(raw []byte) error {
-	m, err := ParseXMPPMessage(raw)
+	m, err := ParseXMPPMessage(inClientNS(raw))
 	if err != nil {
 		e.g.log.Debug("unusable message for sip user", "to", e.jid, "error", err)
 		return nil
@@ -116,6 +116,27 @@ func (e *sipEndpoint) deliverPresence(ctx context.Context, raw []byte) {
 	if p.Available {
 		e.g.opts.SIP.Authorize(ctx, a.BareJID(), e.user.BareJID(), true)
 	}
+}
+
+// inClientNS declares jabber:client on a stanza the router hands over
+// without a namespace declaration (it relies on the stream's default).
+func inClientNS(raw []byte) []byte {
+	i := bytes.IndexByte(raw, '<')
+	if i < 0 {
+		return raw
+	}
+	end := bytes.IndexByte(raw[i:], '>')
+	if end < 0 || bytes.Contains(raw[i:i+end], []byte("xmlns=")) {
+		return raw
+	}
+	name := i + 1
+	for name < len(raw) && raw[name] != ' ' && raw[name] != '>' && raw[name] != '/' && raw[name] != '\t' && raw[name] != '\n' && raw[name] != '\r' {
+		name++
+	}
+	out := make([]byte, 0, len(raw)+24)
+	out = append(out, raw[:name]...)
+	out = append(out, ` xmlns="jabber:client"`...)
+	return append(out, raw[name:]...)
 }
 
 // rootName returns the local name of the first element of raw.
