@@ -147,7 +147,9 @@ func (g *Gateway) runSetup(s Session, su *setup) {
 		case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 			code, cond, reason = 408, CondRemoteServerTimeout, EndPeerFailure
 		default:
-			code, cond, reason = 404, CondRemoteServerNotFound, EndPeerFailure
+			// No answer from any server (refused, unreachable): a
+			// transport error, 503 (RFC 3261 §8.1.3.1).
+			code, cond, reason = 503, CondRemoteServerNotFound, EndPeerFailure
 		}
 		log.Warn("session setup failed", "status", code, "condition", cond, "error", err)
 		su.code, su.cond = code, cond
