@@ -48,19 +48,37 @@
 //     live behind Registrations (in memory: sharded, swept, bounded per
 //     user).
 //   - RFC 3428 pager-mode MESSAGE from authenticated local users (407
-//     Proxy-Authenticate) to local users: forked to every registered
-//     contact as a new UAC transaction; 200 once one contact answers 2xx,
-//     480 when none is registered or none accepts, 404 for an unknown
-//     user, 483 at Max-Forwards 0. message/cpim bodies (RFC 3862) are
-//     parsed (ParseCPIM) and their From must be the sender. Targets in
-//     other domains go to the Gateway interface; without one they are
-//     refused with 403 (no open relay). Requests for domains we do not
-//     serve are never relayed (404).
+//     Proxy-Authenticate) and from users of authenticated peer domains
+//     (peer.go) to local users: forked to every registered contact as a
+//     new UAC transaction; 200 once one contact answers 2xx, 480 when
+//     none accepts, 404 for an unknown user, 483 at Max-Forwards 0. A
+//     user without registered contacts is handed to the Gateway (which
+//     reaches their XMPP resources; Message.Peer says the sender is a
+//     peer domain's user) and its status is the answer; without a
+//     Gateway, 480. message/cpim bodies (RFC 3862) are parsed
+//     (ParseCPIM) and their From must be the sender. Targets in other
+//     domains from local senders go to the Gateway; without one, and
+//     for peers always, they are refused with 403 (no open relay).
+//   - Server.SendMessage (message_out.go): the gateway's outbound
+//     pager MESSAGE (from a local user, or from anyone to a local user),
+//     forked to a local user's contacts (ErrNoSuchUser,
+//     ErrOffline, or the best final status as a *StatusError), or sent
+//     to another domain's SIP servers found by the Resolver, tried in
+//     order on transport failure (2xx nil; final status, 404 without a
+//     SIP server, 503 unreachable or unresolvable, 408 out of time as
+//     *StatusError).
 //   - RFC 3903 PUBLISH for Event: presence by the presentity itself
 //     (digest 401): SIP-ETag/SIP-If-Match, initial/refresh/modify/remove,
 //     412 for an unknown entity-tag, 423 under Min-Expires, 489 Bad Event
 //     for other packages, bodies checked with package pidf (413/415/400).
-//     Publications of one presentity are composed by joining their tuples.
+//     Publications of one presentity are composed by joining their
+//     tuples (in entity-tag order), together with the document the
+//     gateway holds for it (Server.SetPresence: a local user's XMPP
+//     presence, or a remote presentity's state; it never expires).
+//     Options.PresenceChanged hears of every change of the SIP-published
+//     part of a local presentity (new, modified, removed or expired
+//     publications), from one goroutine, in order, outside our locks
+//     (presence_events.go).
 //   - RFC 6665 / RFC 3856 SUBSCRIBE and NOTIFY for Event: presence: 200
 //     with a To tag and our Contact, an immediate NOTIFY with the current
 //     PIDF (or CPIM-PIDF when that is all the Accept allows), a NOTIFY on
@@ -73,6 +91,15 @@
 //     hears nothing of the presentity until Server.Authorize: approval
 //     sends NOTIFY "active" with the current PIDF, refusal (or a later
 //     withdrawal) NOTIFY "terminated;reason=rejected".
+//   - Presentities of other domains (draft §4.2, the gateway subscribing
+//     on a local watcher's behalf): with Options.RemotePresence, a
+//     SUBSCRIBE from an authenticated local user to a user of another
+//     domain is served here like a local one: RemotePresence.Watch
+//     decides instead of PresencePolicy (usually pending until the remote
+//     side answers and the gateway calls Authorize), NOTIFYs carry the
+//     SetPresence document, and Unwatch reports the end of the watcher's
+//     last subscription (Expires: 0, expiry, rejection; not shutdown).
+//     Without RemotePresence such SUBSCRIBEs get 404.
 //   - SUBSCRIBE flood protection: a token bucket per source IP (bounded
 //     table) answers 503 with Retry-After before any digest or store work,
 //     logged once per interval; subscriptions are bounded per watcher and
@@ -89,24 +116,39 @@
 //     NOTIFYs of its dialog, refreshes before expiry, re-subscribes after
 //     481, timeouts or "terminated;reason=deactivated" (a peer restart),
 //     stops on rejected/noresource/403/489/603, and unsubscribes on
-//     shutdown.
-//   - Requests from peer domains (peer.go): with Options.PeerPolicy, a
-//     SUBSCRIBE or INVITE whose From is a peer domain's user is taken
-//     without digest authentication.
+//     shutdown (Expires: 0).
+//   - Shutdown: before the transports close, in parallel and bounded by
+//     about two seconds, outgoing subscriptions are ended with Expires: 0,
+//     dialogs with BYE, and every inbound subscription gets NOTIFY
+//     "terminated;reason=deactivated" so its subscriber comes back later
+//     (RFC 6665 §4.2.2).
+//   - Requests from peer domains (peer.go, RFC 5922, the draft's §5):
+//     with Options.PeerPolicy, a SUBSCRIBE, INVITE or MESSAGE whose From
+//     is a peer domain's user is taken without digest authentication once
+//     it is proven to come from that domain's server: a TLS client
+//     certificate that verifies against Options.RootCAs (else the system
+//     roots) and names the domain (subjectAltName URI sip:domain or DNS
+//     name), or a source address among the domain's SIP servers as the
+//     Resolver finds them (cached for the records' TTL, or 60 s). Else
+//     403 "Peer not authenticated". TLS listeners request (not require)
+//     client certificates for this. Requests leave from the first
+//     listener's address, so that peers checking ours see the address
+//     they resolved. Requests inside a dialog are matched by the dialog.
 //
 // # Not yet
 //
-//   - Proof that a peer-domain request comes from that peer's server
-//     (TLS mutual authentication, RFC 5922, as the draft's §5 asks): until
-//     it exists, umppd does not set PeerPolicy. INVITEs without an offer
-//     (offer in the 200) get 488.
+//   - Our own client certificate on outgoing TLS connections (sipgo's
+//     client TLS configuration is left at its defaults), and the subject
+//     CN as an identity (RFC 5922 §7.1 makes it optional; only
+//     subjectAltName is read). INVITEs without an offer (offer in the
+//     200) get 488.
 //   - Presence state shared between several umppd processes, winfo
 //     (RFC 3857), partial PIDF (RFC 5262), and Record-Route/route sets in
 //     subscription dialogs (NOTIFY goes straight to the subscriber's
 //     Contact). Authorization decisions are not remembered by sipside:
 //     later SUBSCRIBEs ask PresencePolicy again.
-//   - Requests from other domains (MESSAGE from a non-local From is
-//     refused 403 until peer authentication exists).
+//   - Requests from domains that are not peers (refused 403), and
+//     relaying between other domains.
 //   - The SUBSCRIBE rate limit is per source IP, so a peer domain's
 //     server subscribing for many users shares one bucket; raise
 //     Options.SubscribeRate for such deployments.

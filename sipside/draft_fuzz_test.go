@@ -75,7 +75,12 @@ func FuzzInviteRequest(f *testing.F) {
 		Listen:     []config.Listen{{Transport: "udp", Host: "127.0.0.1"}},
 		Sessions:   acceptAll{},
 		PeerPolicy: func(d string) bool { return d == montagues },
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Resolver: func() Resolver {
+			r := &staticResolver{}
+			r.set(montagues, "udp", "127.0.0.1:5060") // the fuzzed requests' source
+			return r
+		}(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -21,9 +21,15 @@ const (
 )
 
 // startCapulets runs a server hosting the draft's Juliet, with montague
-// as a peer domain.
-func startCapulets(t *testing.T, h SessionHandler, r Resolver) *testServer {
+// as a peer domain whose SIP server is 127.0.0.1 (where the tests send
+// from), so that its requests are authenticated by their source address
+// (peer.go). r, when given, must be a *staticResolver or nil.
+func startCapulets(t *testing.T, h SessionHandler, r *staticResolver) *testServer {
 	t.Helper()
+	if r == nil {
+		r = &staticResolver{}
+	}
+	r.set(montagues, "udp", "127.0.0.1:5060")
 	users := newUsers(t)
 	addUser(t, users, "juliet", capulets, "balcony")
 	return startServer(t, users, []string{capulets}, func(o *Options) {

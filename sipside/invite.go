@@ -261,7 +261,8 @@ func (s *Server) handleInviteRequest(ctx context.Context, req *sip.Request, tx s
 }
 
 // inviteSender checks who may INVITE a local user: a peer domain's server
-// (PeerPolicy) as is, a local user after digest authentication. Others get
+// (PeerPolicy) once it proved its domain (peer.go), a local user after
+// digest authentication. Others get
 // 403 (no open relay, RFC 3261 §26.3.2.2).
 func (s *Server) inviteSender(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (addressing.Address, bool) {
 	from, ok := addressOf(req.From().Address)
@@ -271,6 +272,9 @@ func (s *Server) inviteSender(ctx context.Context, req *sip.Request, tx sip.Serv
 	}
 	switch {
 	case s.isPeerDomain(from.Domain):
+		if !s.authenticatePeer(ctx, req, tx, from.Domain) {
+			return addressing.Address{}, false
+		}
 		return from, true
 	case s.domains[from.Domain]:
 		sender, ok := s.requireAuth(ctx, req, tx, from.Domain, false)

@@ -11,8 +11,12 @@ import (
 
 // Message is a pager-mode MESSAGE (RFC 3428) handed to a Gateway.
 type Message struct {
-	// Sender is the authenticated bare JID of a local sender.
+	// Sender is the bare JID of the sender: a local user who
+	// authenticated with digest, or, when Peer is set, a user of a peer
+	// domain whose server proved its domain (peer.go).
 	Sender string
+	// Peer is set when the MESSAGE came from a peer domain's server.
+	Peer bool
 	// From and To are the SIP From and Request-URI as text.
 	From, To    string
 	CallID      string
@@ -22,34 +26,52 @@ type Message struct {
 	CPIM *CPIM
 }
 
-// Gateway receives MESSAGEs whose target is outside our domains: the
-// seam for the XMPP side and for inter-domain SIP. It returns the SIP
-// status to give the sender (2xx accepted).
+// Gateway receives the MESSAGEs SIP cannot deliver itself: those whose
+// target is outside our domains (from local senders), and those for a
+// local user without registered SIP contacts, whom the gateway reaches
+// over XMPP. It returns the SIP status to give the sender (2xx
+// accepted).
 type Gateway interface {
 	DeliverMessage(ctx context.Context, m Message) (code int, reason string, err error)
 }
 
 // handleMessage is the MESSAGE proxy/relay of RFC 3428 §7 for local
-// senders.
+// senders and for users of authenticated peer domains.
 func (s *Server) handleMessage(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, localTarget bool) {
 	from := req.From()
 	fromHost := strings.ToLower(uriHost(from.Address))
-	if !s.domains[fromHost] {
-		// Requests from other domains need peer authentication (TLS or
-		// the gateway), not written yet: refuse rather than trust From.
+	var m Message
+	switch {
+	case s.domains[fromHost]:
+		sender, ok := s.requireAuth(ctx, req, tx, fromHost, true)
+		if !ok {
+			return
+		}
+		if aor, ok := aorOf(from.Address); !ok || aor != sender {
+			s.log.Warn("message with a From of another user refused", "user", sender, "call_id", callID(req), "peer", req.Source())
+			s.reply(req, tx, 403, "Forbidden - From does not match credentials")
+			return
+		}
+		m.Sender = sender
+	case s.isPeerDomain(fromHost):
+		sender, ok := aorOf(from.Address)
+		if !ok {
+			s.reply(req, tx, 400, "Bad Request - From")
+			return
+		}
+		if !s.authenticatePeer(ctx, req, tx, fromHost) {
+			return
+		}
+		if !localTarget {
+			s.reply(req, tx, 403, "Forbidden - Relaying denied")
+			return
+		}
+		m.Sender, m.Peer = sender, true
+	default:
 		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
 		return
 	}
-	sender, ok := s.requireAuth(ctx, req, tx, fromHost, true)
-	if !ok {
-		return
-	}
-	if aor, ok := aorOf(from.Address); !ok || aor != sender {
-		s.log.Warn("message with a From of another user refused", "user", sender, "call_id", callID(req), "peer", req.Source())
-		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
-		return
-	}
-	m := Message{Sender: sender, From: from.Address.String(), To: req.Recipient.String(), CallID: callID(req), Body: req.Body()}
+	m.From, m.To, m.CallID, m.Body = from.Address.String(), req.Recipient.String(), callID(req), req.Body()
 	if h := req.ContentType(); h != nil {
 		m.ContentType = h.Value()
 	}
@@ -59,7 +81,7 @@ func (s *Server) handleMessage(ctx context.Context, req *sip.Request, tx sip.Ser
 			s.reply(req, tx, 400, "Bad Request - Malformed message/cpim")
 			return
 		}
-		if c.From != "" && cpimAddress(c.From) != sender {
+		if c.From != "" && cpimAddress(c.From) != m.Sender {
 			s.reply(req, tx, 403, "Forbidden - CPIM From does not match sender")
 			return
 		}
@@ -95,10 +117,16 @@ func (s *Server) handleMessage(ctx context.Context, req *sip.Request, tx sip.Ser
 		return
 	}
 	if len(bindings) == 0 {
+		if s.opts.Gateway != nil {
+			// No SIP contact: the gateway may reach the user's XMPP
+			// resources.
+			s.messageToGateway(ctx, req, tx, m)
+			return
+		}
 		s.reply(req, tx, 480, "Temporarily Unavailable")
 		return
 	}
-	if s.fork(ctx, req, bindings) {
+	if r := s.fork(ctx, pagerFrom(req), bindings); r.ok {
 		s.countRouted()
 		s.reply(req, tx, 200, "OK")
 		return
@@ -126,62 +154,111 @@ func (s *Server) messageToGateway(ctx context.Context, req *sip.Request, tx sip.
 	s.reply(req, tx, code, reason)
 }
 
-// fork sends a copy of req to every binding in parallel, as a UAC of its
-// own (new Call-ID and From tag, same From URI, To the AOR, same body),
-// and reports whether any answered 2xx.
-func (s *Server) fork(ctx context.Context, req *sip.Request, bindings []Binding) bool {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
-	defer cancel()
-	results := make(chan bool, len(bindings))
-	var wg sync.WaitGroup
-	for _, b := range bindings {
-		wg.Go(func() {
-			ok, err := s.forwardOne(ctx, req, b)
-			if err != nil {
-				s.log.Debug("message fork failed", "call_id", callID(req), "method", "MESSAGE", "contact", b.Contact, "error", err)
-			}
-			results <- ok
-		})
+// pagerRequest is what a MESSAGE sent to registered contacts carries:
+// each copy gets its own Call-ID and From tag.
+type pagerRequest struct {
+	from, to         sip.Uri
+	fromName, toName string
+	maxForwards      int
+	headers          []sip.Header // Content-Type, Date, Subject
+	body             []byte
+	callID           string // of the request it comes from, for logs
+}
+
+// pagerFrom takes a received MESSAGE apart for forking.
+func pagerFrom(orig *sip.Request) pagerRequest {
+	pr := pagerRequest{
+		from: orig.From().Address, fromName: orig.From().DisplayName,
+		to: orig.To().Address, toName: orig.To().DisplayName,
+		maxForwards: 70, body: orig.Body(), callID: callID(orig),
 	}
-	go func() { wg.Wait(); close(results) }()
-	for ok := range results {
-		if ok {
-			return true
+	if omf := orig.MaxForwards(); omf != nil {
+		pr.maxForwards = int(omf.Val()) - 1
+	}
+	for _, name := range []string{"Content-Type", "Date", "Subject"} {
+		if h := orig.GetHeader(name); h != nil {
+			pr.headers = append(pr.headers, sip.NewHeader(name, h.Value()))
 		}
+	}
+	return pr
+}
+
+// forkResult is the outcome of a forked MESSAGE: ok when a contact
+// answered 2xx; else the best final answer received (RFC 3261 §16.7
+// step 6: a 6xx, else the lowest class), code 0 when none came.
+type forkResult struct {
+	ok     bool
+	code   int
+	reason string
+}
+
+// better reports whether final status a should be preferred to b.
+func better(a, b int) bool {
+	switch {
+	case b == 0:
+		return true
+	case a >= 600 != (b >= 600):
+		return a >= 600
+	case a/100 != b/100:
+		return a < b
 	}
 	return false
 }
 
-func (s *Server) forwardOne(ctx context.Context, orig *sip.Request, b Binding) (bool, error) {
+// fork sends a copy of pr to every binding in parallel, as a UAC of its
+// own (new Call-ID and From tag, same From URI, To the AOR, same body).
+func (s *Server) fork(ctx context.Context, pr pagerRequest, bindings []Binding) forkResult {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
+	defer cancel()
+	results := make(chan *sip.Response, len(bindings))
+	var wg sync.WaitGroup
+	for _, b := range bindings {
+		wg.Go(func() {
+			res, err := s.forwardOne(ctx, pr, b)
+			if err != nil {
+				s.log.Debug("message fork failed", "call_id", pr.callID, "method", "MESSAGE", "contact", b.Contact, "error", err)
+			}
+			results <- res
+		})
+	}
+	go func() { wg.Wait(); close(results) }()
+	var r forkResult
+	for res := range results {
+		switch {
+		case res == nil:
+		case res.StatusCode >= 200 && res.StatusCode < 300:
+			return forkResult{ok: true, code: res.StatusCode, reason: res.Reason}
+		case better(res.StatusCode, r.code):
+			r.code, r.reason = res.StatusCode, res.Reason
+		}
+	}
+	return r
+}
+
+// forwardOne sends pr to one binding and returns its final answer.
+func (s *Server) forwardOne(ctx context.Context, pr pagerRequest, b Binding) (*sip.Response, error) {
 	var target sip.Uri
 	if err := sip.ParseUri(b.Contact, &target); err != nil {
-		return false, fmt.Errorf("contact %q: %w", b.Contact, err)
+		return nil, fmt.Errorf("contact %q: %w", b.Contact, err)
 	}
 	req := sip.NewRequest(sip.MESSAGE, target)
-	of := orig.From()
-	from := &sip.FromHeader{DisplayName: of.DisplayName, Address: of.Address, Params: sip.NewParams()}
+	from := &sip.FromHeader{DisplayName: pr.fromName, Address: pr.from, Params: sip.NewParams()}
 	from.Params.Add("tag", newTag())
 	req.AppendHeader(from)
-	ot := orig.To()
-	req.AppendHeader(&sip.ToHeader{DisplayName: ot.DisplayName, Address: ot.Address, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ToHeader{DisplayName: pr.toName, Address: pr.to, Params: sip.NewParams()})
 	cid := sip.CallIDHeader(newTag() + newTag())
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE})
-	mf := sip.MaxForwardsHeader(70)
-	if omf := orig.MaxForwards(); omf != nil {
-		mf = sip.MaxForwardsHeader(omf.Val() - 1)
-	}
+	mf := sip.MaxForwardsHeader(max(pr.maxForwards, 0))
 	req.AppendHeader(&mf)
-	for _, name := range []string{"Content-Type", "Date", "Subject"} {
-		if h := orig.GetHeader(name); h != nil {
-			req.AppendHeader(sip.NewHeader(name, h.Value()))
-		}
+	for _, h := range pr.headers {
+		req.AppendHeader(sip.HeaderClone(h))
 	}
 	req.AppendHeader(sip.NewHeader("User-Agent", s.opts.UserAgent))
-	req.SetBody(orig.Body())
+	req.SetBody(pr.body)
 	res, err := s.client.Do(ctx, req)
 	if err != nil {
-		return false, fmt.Errorf("forward to %s: %w", b.Contact, err)
+		return nil, fmt.Errorf("forward to %s: %w", b.Contact, err)
 	}
-	return res.StatusCode >= 200 && res.StatusCode < 300, nil
+	return res, nil
 }

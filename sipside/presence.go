@@ -1,10 +1,14 @@
 package sipside
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +21,9 @@ import (
 
 // Presence: an event state compositor for PUBLISH (RFC 3903) and a
 // notifier for SUBSCRIBE/NOTIFY with the presence event package
-// (RFC 6665, RFC 3856), for local presentities. State is in memory.
+// (RFC 6665, RFC 3856), for local presentities and, through
+// RemotePresence, for presentities of other domains whose state the
+// gateway holds (SetPresence). State is in memory.
 
 // PolicyDecision is a PresencePolicy answer about one watcher and one
 // presentity (RFC 3857 §3.2.1 names the same states).
@@ -92,11 +98,13 @@ type subscription struct {
 	ctype     string // body type to NOTIFY with
 	expires   time.Time
 	pending   bool // awaiting the presentity's authorization: no state shown
+	foreign   bool // the presentity is of another domain (RemotePresence)
 }
 
 // presence holds publications and subscriptions by presentity JID.
 type presence struct {
 	maxWatchers, maxPerWatcher int
+	changes, watches           bool         // PresenceChanged and RemotePresence are set
 	limiter                    *rateLimiter // SUBSCRIBE per source IP
 
 	mu        sync.Mutex
@@ -107,6 +115,23 @@ type presence struct {
 	// in-dialog SUBSCRIBE (refresh, unsubscribe) is addressed to our
 	// Contact, not to the presentity (RFC 6665 §4.1.2.1).
 	dialogs map[string]string
+	// held are the SetPresence documents, by presentity.
+	held map[string]*pidf.Document
+	// remoteRefs counts, per watcher and remote presentity
+	// (remoteKey), the live subscriptions plus the Watch calls under
+	// way; Unwatch is due when it drops to zero.
+	remoteRefs map[string]int
+	// watchLocks serialize Watch and Unwatch calls of one watcher and
+	// presentity (by a hash of remoteKey), so the gateway hears them
+	// in the order the subscriptions come and go.
+	watchLocks [64]sync.Mutex
+	// Events for the callbacks (presence_events.go): a queue without
+	// duplicates, worked off by one goroutine.
+	events   []presEvent
+	queued   map[presEvent]bool
+	wake     chan struct{}
+	reported map[string]string // presentity -> document last given to PresenceChanged
+	closed   bool              // shutting down: no new subscriptions, no Unwatch
 }
 
 func newPresence(opts Options) *presence {
@@ -117,6 +142,13 @@ func newPresence(opts Options) *presence {
 		subs:          make(map[string]map[string]*subscription),
 		byWatcher:     make(map[string]int),
 		dialogs:       make(map[string]string),
+		held:          make(map[string]*pidf.Document),
+		remoteRefs:    make(map[string]int),
+		queued:        make(map[presEvent]bool),
+		wake:          make(chan struct{}, 1),
+		reported:      make(map[string]string),
+		changes:       opts.PresenceChanged != nil,
+		watches:       opts.RemotePresence != nil,
 	}
 	if p.maxWatchers <= 0 {
 		p.maxWatchers = defaultMaxWatchers
@@ -164,28 +196,124 @@ func (p *presence) delSubLocked(presentity, id string) {
 	if p.byWatcher[sub.watcher]--; p.byWatcher[sub.watcher] <= 0 {
 		delete(p.byWatcher, sub.watcher)
 	}
+	if sub.foreign {
+		p.releaseRemoteLocked(sub.watcher, presentity, true)
+	}
 }
 
-// document composes a presentity's state: the tuples of every live
-// publication, or one closed tuple when there is none.
+// remoteKey names a watcher's interest in a remote presentity.
+func remoteKey(watcher, presentity string) string { return watcher + "\x00" + presentity }
+
+// releaseRemoteLocked drops one reference of watcher to a remote
+// presentity; at zero, Unwatch is queued when watched says the gateway
+// was asked to follow it. p.mu is held.
+func (p *presence) releaseRemoteLocked(watcher, presentity string, watched bool) {
+	k := remoteKey(watcher, presentity)
+	if p.remoteRefs[k]--; p.remoteRefs[k] > 0 {
+		return
+	}
+	delete(p.remoteRefs, k)
+	if watched && !p.closed && p.watches {
+		p.queueLocked(presEvent{kind: evUnwatch, presentity: presentity, watcher: watcher})
+	}
+}
+
+// watchLock returns the lock that orders Watch and Unwatch calls for
+// watcher and presentity.
+func (p *presence) watchLock(watcher, presentity string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(remoteKey(watcher, presentity)))
+	return &p.watchLocks[h.Sum32()%uint32(len(p.watchLocks))]
+}
+
+// document composes a presentity's state for NOTIFYs: the tuples of
+// every live publication and of the SetPresence document, or one closed
+// tuple when there is none.
 func (p *presence) document(presentity string, now time.Time) *pidf.Document {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d := &pidf.Document{Entity: "pres:" + presentity}
-	for _, pub := range p.pubs[presentity] {
-		if !pub.expires.After(now) {
-			continue
-		}
-		d.Tuples = append(d.Tuples, pub.doc.Tuples...)
-		d.Notes = append(d.Notes, pub.doc.Notes...)
-		if d.Person == nil {
-			d.Person = pub.doc.Person
-		}
+	return p.documentLocked(presentity, now)
+}
+
+func (p *presence) documentLocked(presentity string, now time.Time) *pidf.Document {
+	d := p.publishedLocked(presentity, now)
+	if d == nil {
+		d = &pidf.Document{Entity: "pres:" + presentity}
+	}
+	if h := p.held[presentity]; h != nil {
+		addDocument(d, h)
 	}
 	if len(d.Tuples) == 0 {
 		d.Tuples = []pidf.Tuple{{ID: "none", Basic: pidf.BasicClosed}}
 	}
 	return d
+}
+
+// publishedLocked composes the live SIP publications of presentity, in
+// the order of their entity-tags (so that the same state marshals to the
+// same bytes), or returns nil when there is none. p.mu is held.
+func (p *presence) publishedLocked(presentity string, now time.Time) *pidf.Document {
+	pubs := p.pubs[presentity]
+	etags := make([]string, 0, len(pubs))
+	for k, pub := range pubs {
+		if pub.expires.After(now) {
+			etags = append(etags, k)
+		}
+	}
+	if len(etags) == 0 {
+		return nil
+	}
+	sort.Strings(etags)
+	d := &pidf.Document{Entity: "pres:" + presentity}
+	for _, k := range etags {
+		addDocument(d, pubs[k].doc)
+	}
+	return d
+}
+
+// addDocument joins src's tuples and notes to d; d keeps its person
+// element when it has one.
+func addDocument(d, src *pidf.Document) {
+	d.Tuples = append(d.Tuples, src.Tuples...)
+	d.Notes = append(d.Notes, src.Notes...)
+	if d.Person == nil {
+		d.Person = src.Person
+	}
+}
+
+// SetPresence sets the presence document the gateway holds for
+// presentity (a bare JID): a local user's XMPP presence (RFC 8048) or
+// the state of a presentity of another domain that local SIP watchers
+// follow through RemotePresence. It replaces the previous SetPresence
+// document of presentity; nil removes it. It never expires. Watchers are
+// notified when the composed document (SIP publications plus this one)
+// changes. doc must not be modified after the call; a document that
+// cannot be marshalled is refused with an error log.
+func (s *Server) SetPresence(presentity string, doc *pidf.Document) {
+	if doc != nil {
+		if _, err := doc.Marshal(); err != nil {
+			s.log.Error("presence document refused", "presentity", presentity, "error", err)
+			return
+		}
+		c := *doc
+		c.Tuples = slices.Clone(doc.Tuples)
+		c.Notes = slices.Clone(doc.Notes)
+		doc = &c
+	}
+	now := time.Now()
+	p := s.presence
+	p.mu.Lock()
+	before, _ := p.documentLocked(presentity, now).Marshal()
+	if doc == nil {
+		delete(p.held, presentity)
+	} else {
+		p.held[presentity] = doc
+	}
+	after, _ := p.documentLocked(presentity, now).Marshal()
+	p.mu.Unlock()
+	if !bytes.Equal(before, after) {
+		s.notifyAll(presentity)
+	}
 }
 
 func eventIsPresence(req *sip.Request) bool {
@@ -220,12 +348,18 @@ func (s *Server) presenceTarget(ctx context.Context, req *sip.Request, tx sip.Se
 		return "", "", false
 	}
 	if !local {
+		if req.Method == sip.SUBSCRIBE && s.opts.RemotePresence != nil {
+			return s.remotePresenceTarget(ctx, req, tx)
+		}
 		s.reply(req, tx, 404, "Not Found")
 		return "", "", false
 	}
 	if peer, ok := s.peerSender(req); ok {
 		if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
 			return presentity, peer, presentity != ""
+		}
+		if !s.authenticatePeer(ctx, req, tx, domainOf(peer)) {
+			return "", "", false
 		}
 		return s.peerPresenceTarget(ctx, req, tx, local, peer)
 	}
@@ -347,6 +481,9 @@ func (s *Server) handlePublish(ctx context.Context, req *sip.Request, tx sip.Ser
 	if len(pubs) == 0 {
 		delete(s.presence.pubs, presentity)
 	}
+	if code == 200 && s.presence.changes {
+		s.presence.queueLocked(presEvent{kind: evChanged, presentity: presentity})
+	}
 	s.presence.mu.Unlock()
 	if code != 200 {
 		s.reply(req, tx, code, reason)
@@ -430,12 +567,24 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 			return
 		}
 	} else {
+		if fromTag == "" {
+			s.presence.mu.Unlock()
+			s.reply(req, tx, 400, "Bad Request - From tag required")
+			return
+		}
+		remote := !s.domains[domainOf(presentity)] && watcher != presentity
 		decision := PolicyAllow
 		if watcher != presentity {
 			s.presence.mu.Unlock()
-			d, err := s.maySubscribe(ctx, watcher, presentity)
+			var d PolicyDecision
+			var err error
+			if remote {
+				d, err = s.watchRemote(ctx, watcher, presentity)
+			} else {
+				d, err = s.maySubscribe(ctx, watcher, presentity)
+			}
 			if err != nil {
-				s.log.Error("presence policy failed", "call_id", cid, "method", "SUBSCRIBE", "error", err)
+				s.log.Error("presence policy failed", "call_id", cid, "method", "SUBSCRIBE", "presentity", presentity, "error", err)
 				s.reply(req, tx, 500, "Server Internal Error")
 				return
 			}
@@ -446,30 +595,38 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 			decision = d
 			s.presence.mu.Lock()
 		}
-		if fromTag == "" {
+		// refuse ends a new subscription before it is stored; a remote
+		// presentity the gateway was asked to follow is let go again.
+		refuse := func(code int, reason string, hdrs ...sip.Header) {
+			if remote {
+				s.presence.releaseRemoteLocked(watcher, presentity, true)
+			}
 			s.presence.mu.Unlock()
-			s.reply(req, tx, 400, "Bad Request - From tag required")
-			return
+			s.reply(req, tx, code, reason, hdrs...)
 		}
-		if exp > 0 && len(s.presence.subs[presentity]) >= s.presence.maxWatchers {
-			s.presence.mu.Unlock()
-			s.reply(req, tx, 403, "Forbidden - Too Many Watchers")
+		switch {
+		case s.presence.closed:
+			refuse(503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 			return
-		}
-		if exp > 0 && s.presence.byWatcher[watcher] >= s.presence.maxPerWatcher {
-			s.presence.mu.Unlock()
-			s.reply(req, tx, 403, "Forbidden - Too Many Subscriptions")
+		case exp > 0 && len(s.presence.subs[presentity]) >= s.presence.maxWatchers:
+			refuse(403, "Forbidden - Too Many Watchers")
+			return
+		case exp > 0 && s.presence.byWatcher[watcher] >= s.presence.maxPerWatcher:
+			refuse(403, "Forbidden - Too Many Subscriptions")
 			return
 		}
 		toTag = newTag()
 		sub = &subscription{
 			id: cid + "|" + toTag + "|" + fromTag, watcher: watcher, callID: cid, localTag: toTag, remoteTag: fromTag,
 			local: req.To().Address, remote: req.From().Address, transport: req.Transport(), ctype: ctype,
-			pending: decision == PolicyPending,
+			pending: decision == PolicyPending, foreign: remote,
 		}
-		if exp > 0 {
+		switch {
+		case exp > 0:
 			s.presence.addSubLocked(presentity, sub)
 			s.countSubscription(directionIn)
+		case remote:
+			s.presence.releaseRemoteLocked(watcher, presentity, true) // a fetch: nothing to follow
 		}
 	}
 	sub.target = contact.Address
@@ -604,7 +761,12 @@ func (s *Server) nextCSeq(presentity string, sub *subscription) uint32 {
 // sendNotify sends one NOTIFY in the subscription's dialog; a 481 or no
 // answer ends the subscription (RFC 6665 §4.2.2).
 func (s *Server) sendNotify(presentity string, sub *subscription, state string) {
-	ctx, cancel := context.WithTimeout(s.serveContext(), s.opts.ForwardTimeout)
+	s.sendNotifyCtx(s.serveContext(), presentity, sub, state)
+}
+
+// sendNotifyCtx is sendNotify bounded by ctx as well as ForwardTimeout.
+func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subscription, state string) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
 	defer cancel()
 	var body []byte
 	if !sub.pending {
@@ -645,6 +807,9 @@ func (s *Server) sendNotify(presentity string, sub *subscription, state string) 
 	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && !strings.HasPrefix(state, "terminated") {
 		if err != nil {
 			s.log.Debug("notify failed", "call_id", sub.callID, "method", "NOTIFY", "error", err)
+			if s.serveContext().Err() != nil {
+				return // cut short by shutdown: deactivateAll ends the subscription
+			}
 		}
 		s.presence.mu.Lock()
 		s.presence.delSubLocked(presentity, sub.id)
@@ -692,6 +857,13 @@ func (s *Server) runPresence(ctx context.Context) {
 		}
 		s.presence.mu.Unlock()
 		s.presence.limiter.sweep(now)
+		if s.presence.changes && len(changed) > 0 {
+			s.presence.mu.Lock()
+			for p := range changed {
+				s.presence.queueLocked(presEvent{kind: evChanged, presentity: p})
+			}
+			s.presence.mu.Unlock()
+		}
 		for _, g := range gone {
 			s.spawn(func() { s.sendNotify(g.presentity, &g.sub, "terminated;reason=timeout") })
 		}
@@ -722,4 +894,104 @@ func (s *Server) subscriptionPresentity(req *sip.Request, tx sip.ServerTransacti
 		s.reply(req, tx, 481, "Subscription Does Not Exist")
 	}
 	return p, true
+}
+
+// deactivateAll ends every inbound subscription at shutdown with NOTIFY
+// "terminated;reason=deactivated", so that subscribers subscribe again
+// later (RFC 6665 §4.2.2, §4.1.3): sent in parallel, bounded by two
+// seconds in all, without a body. New subscriptions are refused (503)
+// from then on, and no Unwatch is reported for these.
+func (s *Server) deactivateAll() {
+	type ended struct {
+		presentity string
+		sub        subscription
+	}
+	var all []ended
+	p := s.presence
+	p.mu.Lock()
+	p.closed = true
+	now := time.Now()
+	for presentity, subs := range p.subs {
+		for _, sub := range subs {
+			if sub.expires.After(now) {
+				all = append(all, ended{presentity, *sub})
+			}
+		}
+	}
+	clear(p.subs)
+	clear(p.dialogs)
+	clear(p.byWatcher)
+	clear(p.remoteRefs)
+	p.mu.Unlock()
+	if len(all) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range all {
+		e := &all[i]
+		e.sub.pending = true // no body: the subscription is over
+		wg.Go(func() { s.sendNotifyCtx(ctx, e.presentity, &e.sub, "terminated;reason=deactivated") })
+	}
+	wg.Wait()
+	s.log.Debug("subscriptions deactivated at shutdown", "subscriptions", len(all))
+}
+
+// domainOf returns the domain of a bare JID.
+func domainOf(jid string) string {
+	i := strings.LastIndexByte(jid, '@')
+	return jid[i+1:]
+}
+
+// remotePresenceTarget is presenceTarget for a SUBSCRIBE to a presentity
+// of another domain, which RemotePresence follows for local watchers:
+// the sender must be an authenticated local user (peers and others get
+// 403: we do not relay subscriptions between other domains).
+func (s *Server) remotePresenceTarget(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (presentity, watcher string, ok bool) {
+	fromHost := uriHost(req.From().Address)
+	if !s.domains[fromHost] {
+		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
+		return "", "", false
+	}
+	watcher, ok = s.requireAuth(ctx, req, tx, fromHost, false)
+	if !ok {
+		return "", "", false
+	}
+	if aor, ok := aorOf(req.From().Address); !ok || aor != watcher {
+		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
+		return "", "", false
+	}
+	if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
+		return presentity, watcher, presentity != ""
+	}
+	presentity, ok = aorOf(req.Recipient)
+	if !ok || s.domains[domainOf(presentity)] {
+		s.reply(req, tx, 404, "Not Found")
+		return "", "", false
+	}
+	return presentity, watcher, true
+}
+
+// watchRemote asks RemotePresence to follow a remote presentity for a
+// new subscription, holding one reference of watcher to presentity
+// unless the answer is a refusal or an error.
+func (s *Server) watchRemote(ctx context.Context, watcher, presentity string) (PolicyDecision, error) {
+	p := s.presence
+	l := p.watchLock(watcher, presentity)
+	l.Lock()
+	defer l.Unlock()
+	p.mu.Lock()
+	p.remoteRefs[remoteKey(watcher, presentity)]++
+	p.mu.Unlock()
+	d, err := s.opts.RemotePresence.Watch(ctx, watcher, presentity)
+	if err != nil || d != PolicyAllow && d != PolicyPending {
+		p.mu.Lock()
+		p.releaseRemoteLocked(watcher, presentity, false)
+		p.mu.Unlock()
+	}
+	if err != nil {
+		return PolicyDeny, fmt.Errorf("sipside: remote presence %s -> %s: %w", watcher, presentity, err)
+	}
+	return d, nil
 }

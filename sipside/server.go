@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/umpp/umpp/config"
+	"github.com/umpp/umpp/pidf"
 	"github.com/umpp/umpp/store"
 )
 
@@ -49,8 +51,10 @@ type Options struct {
 	// deny, or pending until Server.Authorize. Nil lets a user watch
 	// only their own presence.
 	PresencePolicy PresencePolicy
-	// Gateway receives MESSAGE requests for non-local targets. Nil
-	// answers them 403 (no open relay).
+	// Gateway receives MESSAGE requests for non-local targets from
+	// local senders, and those for local users without registered SIP
+	// contacts. Nil answers the former 403 (no open relay), the latter
+	// 480.
 	Gateway Gateway
 	// Metrics counts transactions, deliveries and subscriptions; nil
 	// counts nothing.
@@ -85,9 +89,30 @@ type Options struct {
 	// left to sipgo's DNS lookup.
 	Resolver Resolver
 	// PeerPolicy reports whether a domain is a peer UMPP domain whose
-	// servers may INVITE and SUBSCRIBE to local users without digest
-	// authentication (peer.go). Nil: no peers.
+	// servers may INVITE, SUBSCRIBE and send MESSAGEs to local users
+	// without digest authentication, once the request is proven to come
+	// from that domain's server (peer.go: a TLS client certificate for
+	// the domain, or a source address of its resolved SIP servers).
+	// Nil: no peers.
 	PeerPolicy func(domain string) bool
+	// RootCAs returns the roots that verify peer servers' TLS client
+	// certificates (RFC 5922). Nil, or a nil pool, means the system
+	// roots.
+	RootCAs func() *x509.CertPool
+	// PresenceChanged is called when the SIP-published state of a local
+	// presentity changes (PUBLISH that creates, modifies or removes a
+	// publication, or a publication's expiry), with the composition of
+	// its SIP publications (nil when none is left; the SetPresence
+	// document is not part of it). Calls come from one goroutine, in
+	// order, never with the server's locks held; a slow callback delays
+	// the next calls, not SIP traffic.
+	PresenceChanged func(presentity string, doc *pidf.Document)
+	// RemotePresence follows presentities of other domains for local
+	// SIP watchers: with it, a SUBSCRIBE from an authenticated local user
+	// to a user of another domain is served here (draft §4.2, the
+	// gateway subscribing on the watcher's behalf). Nil answers such
+	// SUBSCRIBEs 404.
+	RemotePresence RemotePresence
 	// SubscribeRate and SubscribeBurst bound SUBSCRIBE requests per
 	// source IP address (a token bucket, checked before digest
 	// authentication): beyond them the answer is 503 with Retry-After.
@@ -122,6 +147,8 @@ type Server struct {
 	dialogs  dialogTable // INVITE dialogs (dialog.go)
 
 	subs subscriberTable // outgoing SUBSCRIBE dialogs (subscriber.go)
+
+	peers peerAuth // peer-domain proof: TLS identities and resolved addresses (peer.go)
 
 	mu       sync.Mutex
 	listened bool
@@ -226,6 +253,13 @@ func New(opts Options) (*Server, error) {
 	if opts.ForwardTimeout <= 0 {
 		opts.ForwardTimeout = 10 * time.Second
 	}
+	if opts.TLS != nil && opts.TLS.ClientAuth == tls.NoClientCert {
+		// Peer servers prove their domain with a client certificate
+		// (RFC 5922, peer.go); users need none, so it is asked for,
+		// not required, and checked per request, not by the handshake.
+		opts.TLS = opts.TLS.Clone()
+		opts.TLS.ClientAuth = tls.RequestClientCert
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger.With("component", "sipside"),
@@ -324,7 +358,15 @@ func (s *Server) Listen(ctx context.Context) error {
 			host = h
 		}
 	}
-	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(s.log.With("layer", "sipgo-client")))
+	copts := []sipgo.ClientOption{sipgo.WithClientHostname(host), sipgo.WithClientLogger(s.log.With("layer", "sipgo-client"))}
+	if host != s.opts.Domains[0] {
+		// Requests leave from the listener's address (any port), not
+		// from whatever address the route picks: a peer that checks our
+		// source address against our resolved servers (peer.go) must
+		// see the address it resolved.
+		copts = append(copts, sipgo.WithClientConnectionAddr(net.JoinHostPort(host, "0")))
+	}
+	client, err := sipgo.NewClient(s.ua, copts...)
 	if err != nil {
 		s.closeListenersLocked()
 		return fmt.Errorf("sipside: listen: client: %w", err)
@@ -429,14 +471,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	wg.Go(func() { s.regs.Run(ctx) })
 	wg.Go(func() { s.auth.run(ctx) })
 	wg.Go(func() { s.runPresence(ctx) })
+	wg.Go(func() { s.runPresenceEvents(ctx) })
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	s.unsubscribeAll()
-	s.byeAll()
+	// Before the transports close, in parallel, two seconds at most
+	// each: our subscriptions end with Expires: 0, dialogs with BYE,
+	// and subscribers to us hear "terminated;reason=deactivated".
+	var ending sync.WaitGroup
+	ending.Go(s.unsubscribeAll)
+	ending.Go(s.byeAll)
+	ending.Go(s.deactivateAll)
+	ending.Wait()
 	cancel()
 	s.mu.Lock()
 	s.closing = true

@@ -2,6 +2,7 @@ package sipside
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -147,6 +148,36 @@ type framedConn struct {
 	skip int    // body octets of an oversize message still to discard
 	err  error  // sticky: framing lost; returned once out is drained
 	sp   *sip.ParserStream
+
+	tlsChecked bool // the TLS client certificate was looked at (read side only)
+}
+
+// noteTLSPeer records the client certificate of a TLS connection once
+// its handshake is done (the first read returned data), for peer
+// authentication (peer.go). It runs before the first message is passed
+// on, so every request of the connection finds it.
+func (c *framedConn) noteTLSPeer() {
+	if c.tlsChecked || c.transport != "tls" {
+		return
+	}
+	c.tlsChecked = true
+	tc, ok := c.Conn.(*tls.Conn)
+	if !ok {
+		return
+	}
+	st := tc.ConnectionState()
+	if !st.HandshakeComplete || len(st.PeerCertificates) == 0 {
+		return
+	}
+	c.s.peers.addConn(c.RemoteAddr().String(), &tlsPeer{certs: st.PeerCertificates, owner: c})
+}
+
+// Close closes the connection and forgets its TLS client certificate.
+func (c *framedConn) Close() error {
+	if c.transport == "tls" {
+		c.s.peers.removeConn(c.RemoteAddr().String(), c)
+	}
+	return c.Conn.Close() //nolint:wrapcheck // sipgo compares with net.ErrClosed
 }
 
 // parseOne parses b, one whole message, as sipgo's stream transport
@@ -182,6 +213,7 @@ func (c *framedConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.Conn.Read(c.buf)
 		if n > 0 {
+			c.noteTLSPeer()
 			c.feed(c.buf[:n])
 		}
 		if err != nil && len(c.out) == 0 {

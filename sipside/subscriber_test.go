@@ -913,6 +913,9 @@ func testSubscriberBetweenDomains(t *testing.T, transport string) {
 		o.Users = capUsers
 		o.Listen = []config.Listen{{Transport: "udp", Host: "127.0.0.3"}, {Transport: "tcp", Host: "127.0.0.3"}}
 		o.PeerPolicy = func(d string) bool { return d == "montague.example.net" }
+		peers := &subResolver{}
+		peers.set("montague.example.net", "127.0.0.2:5060") // proves montague's requests by address
+		o.Resolver = peers
 		o.PresencePolicy = subPolicyAll{}
 		o.DigestAlgorithms = []string{"MD5"}
 		o.MinExpires = 3 * time.Second
