@@ -23,7 +23,8 @@ import (
 //
 //   - The initial SUBSCRIBE names the presentity by its pres: URI in the
 //     Request-URI and To, the watcher by its pres: URI in From (draft
-//     §4.2), our sip: URI as Contact, and goes to the first SIP server of
+//     §4.2; sip: URIs for SIMPLE-only peers, SubscribeRequest.SIPURIs),
+//     our sip: URI as Contact, and goes to the first SIP server of
 //     the presentity's domain that answers (Resolver, RFC 3263).
 //   - The dialog is made by the 2xx or by a NOTIFY that comes first
 //     (RFC 6665 §4.1.2.4): remote tag, remote target (Contact, refreshed
@@ -70,6 +71,10 @@ type SubscribeRequest struct {
 	// RetryMin and RetryMax bound the backoff between failed attempts to
 	// re-establish the subscription; defaults 5 s and 5 minutes.
 	RetryMin, RetryMax time.Duration
+	// SIPURIs names watcher and presentity by sip: URIs instead of the
+	// draft's pres: URIs, for SIMPLE-only peers (RFC 3856 servers such as
+	// Kamailio refuse pres: Request-URIs).
+	SIPURIs bool
 	// OnNotify receives every NOTIFY of the subscription, in order and
 	// never concurrently, after it was answered 200. It must not block
 	// for long. The last call has Final set.
@@ -268,10 +273,14 @@ func (s *Server) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscrip
 		req.RetryMax = max(5*time.Minute, req.RetryMin)
 	}
 	var localURI, remoteURI sip.Uri
-	if err := sip.ParseUri(req.Watcher.Bare().Pres(), &localURI); err != nil {
+	watcherURI, presentityURI := req.Watcher.Bare().Pres(), req.Presentity.Bare().Pres()
+	if req.SIPURIs {
+		watcherURI, presentityURI = req.Watcher.Bare().SIP(), req.Presentity.Bare().SIP()
+	}
+	if err := sip.ParseUri(watcherURI, &localURI); err != nil {
 		return nil, fmt.Errorf("sipside: subscribe: watcher uri: %w", err)
 	}
-	if err := sip.ParseUri(req.Presentity.Bare().Pres(), &remoteURI); err != nil {
+	if err := sip.ParseUri(presentityURI, &remoteURI); err != nil {
 		return nil, fmt.Errorf("sipside: subscribe: presentity uri: %w", err)
 	}
 	sub := &Subscription{
