@@ -68,7 +68,8 @@ type SIP interface {
 	SendMessage(ctx context.Context, from, to addressing.Address, contentType string, body []byte) error
 	// Subscribe starts an outgoing presence subscription, kept alive by
 	// the SIP server until unsubscribed; notify gets its NOTIFYs in order.
-	Subscribe(ctx context.Context, watcher, presentity addressing.Address, notify func(Notification)) (Unsubscriber, error)
+	// sipURIs asks for sip: URIs instead of pres: (SIMPLE-only peers).
+	Subscribe(ctx context.Context, watcher, presentity addressing.Address, sipURIs bool, notify func(Notification)) (Unsubscriber, error)
 	// Authorize answers pending subscriptions of watcher to a presentity.
 	Authorize(ctx context.Context, presentity, watcher string, allowed bool)
 	// SetPresence sets the document the gateway holds for a presentity

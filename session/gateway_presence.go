@@ -203,7 +203,8 @@ func (g *Gateway) ensureSub(ctx context.Context, watcher, presentity string) {
 		g.dropSub(o)
 		return
 	}
-	u, err := g.opts.SIP.Subscribe(g.ctx, w, p, func(n Notification) { g.notified(o, n) })
+	sipOnly := g.mode(ctx, p.Domain) == ModeSIP
+	u, err := g.opts.SIP.Subscribe(g.ctx, w, p, sipOnly, func(n Notification) { g.notified(o, n) })
 	if err != nil {
 		g.log.Warn("presence subscription failed", "watcher", watcher, "presentity", presentity, "error", err)
 		g.dropSub(o)
