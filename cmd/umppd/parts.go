@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"time"
 
+	"github.com/umpp/umpp/session"
 	"github.com/umpp/umpp/sipside"
 	"github.com/umpp/umpp/xmppside"
 	"github.com/umpp/umpp/xmppside/dialback"
@@ -20,6 +23,8 @@ func (d *daemon) buildParts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("xmpp: dialback secret: %w", err)
 	}
+	b := &bridge{}
+	loc := xmppside.NewMemLocator()
 	xs, err := xmppside.New(xmppside.Options{
 		Domains:         cfg.Domains,
 		Users:           st,
@@ -39,6 +44,14 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		S2SIdleTimeout: cfg.XMPP.S2SIdleTimeout,
 		AllowDomain:    d.federationAllows,
 		Metrics:        d.xmppMetrics(),
+
+		// The UMPP gateway (package session) behind the adapters in
+		// gateway.go.
+		Locator:  loc,
+		Remote:   b,
+		Presence: b,
+		Roster:   rosterBridge{b},
+		Messages: b,
 	})
 	if err != nil {
 		return err
@@ -63,6 +76,7 @@ func (d *daemon) buildParts(ctx context.Context) error {
 	}
 	d.parts = append(d.parts, namedComponent{"xmpp", xs})
 
+	regs := registrations{sipside.NewMemoryRegistrations(0), b}
 	ss, err := sipside.New(sipside.Options{
 		Domains:         cfg.Domains,
 		Users:           st,
@@ -71,22 +85,94 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		MaxMessageBytes: cfg.Limits.MaxSIPMessageBytes,
 		UserAgent:       cfg.SIP.UserAgent,
 		Logger:          d.log.With("part", "sip"),
-		// Peer domains' requests (PeerPolicy) stay refused until they
-		// can be authenticated (TLS mutual authentication).
-		Resolver:         d.resolver,
+		// Peer domains' requests are taken from the domains federation
+		// allows, once proven to come from their servers (TLS client
+		// certificate or resolved address; sipside/peer.go).
+		PeerPolicy:       d.federationAllows,
+		RootCAs:          d.certs.RootCAs,
+		Resolver:         sipResolver{d.resolver},
+		Registrations:    regs,
+		PresencePolicy:   b,
+		Gateway:          b,
+		Sessions:         b,
+		RemotePresence:   remoteBridge{b},
+		PresenceChanged:  b.presenceChanged,
 		DigestAlgorithms: cfg.SIP.DigestAlgorithms,
 		Metrics:          d.sipMetrics(),
 	})
 	if err != nil {
 		return err
 	}
+	gw, err := d.newGateway(xs, loc, ss, regs)
+	if err != nil {
+		ss.Close()
+		return err
+	}
+	b.gw.Store(gw)
 	if err := ss.Listen(ctx); err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
 	for _, a := range ss.Addrs() {
 		d.log.Info("listening", "proto", "sip", "addr", a.String())
 	}
-	d.parts = append(d.parts, namedComponent{"sip", ss})
+	d.parts = append(d.parts, namedComponent{"sip", ss}, namedComponent{"gateway", gatewayPart{gw}})
+	d.gateway = gw
+	return nil
+}
+
+// newGateway builds the UMPP gateway on the two servers.
+func (d *daemon) newGateway(xs *xmppside.Server, loc xmppside.Locator, ss *sipside.Server, regs sipside.Registrations) (*session.Gateway, error) {
+	cfg := d.config()
+	port := 0
+	if addrs := xs.S2SAddrs(); len(addrs) > 0 {
+		if ta, ok := addrs[0].(*net.TCPAddr); ok {
+			port = ta.Port
+		}
+	}
+	var m session.Metrics
+	if d.metrics != nil {
+		m = d.metrics
+	}
+	st := d.partsStore()
+	return session.NewGateway(session.GatewayOptions{
+		Domains:       cfg.Domains,
+		SIP:           sipAdapter{s: ss, regs: regs},
+		XMPP:          &xmppAdapter{x: xs, loc: loc},
+		Mode:          d.peerMode,
+		Table:         session.NewMemTable(session.MemTableOptions{MaxSessionsPerPeer: cfg.Limits.MaxSessionsPerPeer}),
+		Users:         st,
+		Rosters:       st,
+		Subscriptions: st,
+		Port:          port,
+		IdleTimeout:   cfg.Session.IdleTimeout,
+		Metrics:       m,
+		Logger:        d.log.With("part", "gateway"),
+	})
+}
+
+// peerMode is how a domain is reached: its [[peer]] entry, else DNS.
+// Domains federation does not allow are not reached at all.
+func (d *daemon) peerMode(ctx context.Context, domain string) (string, error) {
+	if !d.federationAllows(domain) {
+		return session.ModeNone, nil
+	}
+	res, err := d.resolver.Resolve(ctx, domain)
+	if err != nil {
+		return session.ModeNone, err
+	}
+	return res.Mode, nil
+}
+
+// gatewayPart runs the gateway as a daemon part: started once the
+// listeners are bound, closed (BYE to every session) at shutdown.
+type gatewayPart struct{ gw *session.Gateway }
+
+func (p gatewayPart) Serve(ctx context.Context) error {
+	p.gw.Start(ctx)
+	<-ctx.Done()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	p.gw.Close(cctx)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/umpp/umpp/internal/admin"
 	"github.com/umpp/umpp/internal/certs"
 	"github.com/umpp/umpp/internal/metrics"
+	"github.com/umpp/umpp/session"
 	"github.com/umpp/umpp/store/sqlite"
 )
 
@@ -86,6 +87,7 @@ type daemon struct {
 	certs    *certs.Store
 	resolver *addressing.Resolver
 	parts    []namedComponent
+	gateway  *session.Gateway
 
 	startedAt  time.Time
 	ready      atomic.Bool      // serving: set by run once the parts serve
