@@ -131,12 +131,15 @@ func (g *Gateway) Unwatch(watcher, presentity string) {
 // answers SIP subscriptions the owner approved or refused, and starts or
 // stops the SUBSCRIBE to a remote contact.
 func (g *Gateway) RosterChanged(ctx context.Context, it store.RosterItem, removed bool) {
-	from := !removed && (it.Subscription == store.SubFrom || it.Subscription == store.SubBoth)
+	// Granted: the watcher's SIP subscription goes active. Refusals and
+	// revocations are the owner's "unsubscribed" (refused, in deliverUMPP,
+	// deliverSIPPeer and the SIP resource); a roster change without "from"
+	// is not one (a request may be on its way).
 	switch {
-	case from:
-		g.opts.SIP.Authorize(ctx, it.Owner, it.Contact, true)
-	case removed || !it.PendingIn:
+	case removed:
 		g.opts.SIP.Authorize(ctx, it.Owner, it.Contact, false)
+	case it.Subscription == store.SubFrom || it.Subscription == store.SubBoth:
+		g.opts.SIP.Authorize(ctx, it.Owner, it.Contact, true)
 	}
 	c, err := addressing.ParseJID(it.Contact)
 	if err != nil || c.Local == "" || g.isLocal(c.Domain) {
@@ -362,5 +365,13 @@ func (g *Gateway) SIPPresenceChanged(presentity string, doc *pidf.Document) {
 	})
 	if err != nil {
 		g.log.Warn("sip presence broadcast dropped", "presentity", presentity, "error", err)
+	}
+}
+
+// refused answers a local user's "unsubscribed" to a SIP watcher: the
+// watcher's subscription is rejected or terminated (RFC 8048 §4).
+func (g *Gateway) refused(ctx context.Context, st Stanza) {
+	if st.Name == "presence" && st.Type == "unsubscribed" {
+		g.opts.SIP.Authorize(ctx, bareOfJID(st.From), bareOfJID(st.To), false)
 	}
 }

@@ -104,6 +104,14 @@ func (e *sipEndpoint) bounce(ctx context.Context, _ []byte, m Message, cond stri
 // Presence of local users and of UMPP and SIMPLE peers' users reaches SIP
 // watchers by other ways.
 func (e *sipEndpoint) deliverPresence(ctx context.Context, raw []byte) {
+	if bytes.Contains(raw, []byte(`type="unsubscribed"`)) || bytes.Contains(raw, []byte(`type='unsubscribed'`)) {
+		if from := attrValue(raw, "from"); from != "" {
+			// A local user refused or revoked: the SIP watcher's
+			// subscription ends.
+			e.g.opts.SIP.Authorize(ctx, bareOfJID(from), e.user.BareJID(), false)
+		}
+		return
+	}
 	p, from, ok := parsePresence(raw)
 	if !ok {
 		return
@@ -232,4 +240,24 @@ func (g *Gateway) sweepEndpoints() {
 			g.dropEndpoint(e)
 		}
 	}
+}
+
+// attrValue returns an attribute of the root element of raw ("" when
+// absent), for stanzas the router serialized itself.
+func attrValue(raw []byte, name string) string {
+	end := bytes.IndexByte(raw, '>')
+	if end < 0 {
+		return ""
+	}
+	head := raw[:end]
+	for _, q := range []string{`"`, `'`} {
+		key := []byte(" " + name + "=" + q)
+		if i := bytes.Index(head, key); i >= 0 {
+			rest := head[i+len(key):]
+			if j := bytes.Index(rest, []byte(q)); j >= 0 {
+				return string(rest[:j])
+			}
+		}
+	}
+	return ""
 }

@@ -24,7 +24,8 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	now := time.Now()
 	var st Stats
-	if mr, ok := s.regs.(*MemoryRegistrations); ok {
+	// The in-memory table, also when a caller wraps it (embedding it).
+	if mr, ok := s.regs.(interface{ snapshot(time.Time) []Binding }); ok {
 		st.Registrations = mr.snapshot(now)
 	}
 	p := s.presence

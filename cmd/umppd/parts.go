@@ -160,6 +160,10 @@ func (d *daemon) peerMode(ctx context.Context, domain string) (string, error) {
 	if err != nil {
 		return session.ModeNone, err
 	}
+	if old, seen := d.peerModes.Swap(domain, res.Mode); !seen || old.(string) != res.Mode {
+		d.log.Info("peer mode", "domain", domain, "mode", res.Mode, "source", res.ModeSource,
+			"sip_targets", len(res.SIP), "xmpp_targets", len(res.XMPP))
+	}
 	return res.Mode, nil
 }
 

@@ -88,6 +88,8 @@ type daemon struct {
 	resolver *addressing.Resolver
 	parts    []namedComponent
 	gateway  *session.Gateway
+	// peerModes is the last mode logged per peer domain (string).
+	peerModes sync.Map
 
 	startedAt  time.Time
 	ready      atomic.Bool      // serving: set by run once the parts serve
