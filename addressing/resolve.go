@@ -244,8 +244,32 @@ func (r *Resolver) Resolve(ctx context.Context, domain string) (Resolution, erro
 	wg.Go(func() { res.SIP, sipErr = r.lookupSIP(ctx, name) })
 	res.XMPP, xmppErr = r.lookupXMPP(ctx, name)
 	wg.Wait()
-	res.Mode = deriveMode(len(res.SIP) > 0, len(res.XMPP) > 0)
+	// A domain that publishes SRV records for one protocol only serves
+	// that one: the address fallback (RFC 3263 §4.2, RFC 6120 §3.2.2)
+	// decides only for a domain with no SRV record at all.
+	sipSRV, xmppSRV := hasSRV(res.SIP), hasSRV(res.XMPP)
+	if sipSRV || xmppSRV {
+		res.Mode = deriveMode(sipSRV, xmppSRV)
+		if !sipSRV {
+			res.SIP = nil
+		}
+		if !xmppSRV {
+			res.XMPP = nil
+		}
+	} else {
+		res.Mode = deriveMode(len(res.SIP) > 0, len(res.XMPP) > 0)
+	}
 	return res, errors.Join(sipErr, xmppErr)
+}
+
+// hasSRV reports whether any target came from an SRV record.
+func hasSRV(ts []Target) bool {
+	for _, t := range ts {
+		if strings.HasPrefix(t.Source, "SRV ") {
+			return true
+		}
+	}
+	return false
 }
 
 // ResolveSIP returns the SIP servers of domain in the order to try them. An
@@ -255,7 +279,17 @@ func (r *Resolver) ResolveSIP(ctx context.Context, domain string) ([]Target, err
 	if err != nil {
 		return nil, err
 	}
-	return r.resolveSIP(ctx, name, r.peers.Load().m[name])
+	p, static := r.peers.Load().m[name]
+	ts, err := r.resolveSIP(ctx, name, p)
+	if err != nil || static || len(ts) == 0 || hasSRV(ts) {
+		return ts, err
+	}
+	// Only the address fallback: not SIP if the domain has XMPP SRV
+	// records (see Resolve).
+	if x, xerr := r.lookupXMPP(ctx, name); xerr == nil && hasSRV(x) {
+		return nil, nil
+	}
+	return ts, nil
 }
 
 // ResolveXMPP returns the XMPP server-to-server endpoints of domain in the
@@ -266,7 +300,17 @@ func (r *Resolver) ResolveXMPP(ctx context.Context, domain string) ([]Target, er
 	if err != nil {
 		return nil, err
 	}
-	return r.resolveXMPP(ctx, name, r.peers.Load().m[name])
+	p, static := r.peers.Load().m[name]
+	ts, err := r.resolveXMPP(ctx, name, p)
+	if err != nil || static || len(ts) == 0 || hasSRV(ts) {
+		return ts, err
+	}
+	// Only the address fallback: not XMPP if the domain has SIP SRV
+	// records (see Resolve).
+	if sip, serr := r.lookupSIP(ctx, name); serr == nil && hasSRV(sip) {
+		return nil, nil
+	}
+	return ts, nil
 }
 
 // resolveSIP answers from the static peer p when it has one for this

@@ -40,6 +40,10 @@ func zone() []string {
 		"host-record=v6.example.com,::1",
 		// mantua: XMPP only.
 		"srv-host=_xmpp-server._tcp.mantua.example.com,xmpp.mantua.example.com,5269,0,0",
+		// friar: XMPP only by SRV, with an address of its own as most
+		// domains have (the address fallback must not make it SIP too).
+		"srv-host=_xmpp-server._tcp.friar.example.com,xmpp.friar.example.com,5269,0,0",
+		"host-record=friar.example.com,127.0.0.40",
 		// padua: direct TLS and STARTTLS at the same priority.
 		"srv-host=_xmpp-server._tcp.padua.example.com,starttls.padua.example.com,5269,5,0",
 		"srv-host=_xmpps-server._tcp.padua.example.com,tls.padua.example.com,5223,5,0",
@@ -142,6 +146,11 @@ func TestResolveDNS(t *testing.T) {
 			domain: "mantua.example.com",
 			mode:   ModeXMPP,
 			xmpp:   []string{"xmpp tcp xmpp.mantua.example.com:5269 0/0 SRV _xmpp-server._tcp.mantua.example.com."},
+		},
+		{
+			domain: "friar.example.com",
+			mode:   ModeXMPP,
+			xmpp:   []string{"xmpp tcp xmpp.friar.example.com:5269 0/0 SRV _xmpp-server._tcp.friar.example.com."},
 		},
 		{
 			domain: "padua.example.com",

@@ -92,9 +92,9 @@ func TestFederationProsodyPeer(t *testing.T) {
 	opts = append(opts,
 		fmt.Sprintf("srv-host=_xmpp-server._tcp.%s,xmpp.%s,%d,10,0", verona, verona, veronaS2S),
 		fmt.Sprintf("host-record=xmpp.%s,%s", verona, veronaIP),
-		// No address record for verona.example.org itself: with one,
-		// umppd takes verona for a UMPP domain (the known bug in
-		// TestFederationXMPPPeerWithAddressRecord).
+		// verona's own address, as real domains have one: SRV for XMPP
+		// only still makes it an XMPP-only peer.
+		fmt.Sprintf("host-record=%s,%s", verona, veronaIP),
 	)
 	dns := testenv.DNSMasq(t, "127.0.0.1", opts...)
 
@@ -225,14 +225,6 @@ func TestFederationXMPPPeerWithAddressRecord(t *testing.T) {
 	code, out, errOut := umppd(t, "", "resolve", "-config", montague.cfg, "mercutio@"+verona)
 	if code != 0 {
 		t.Fatalf("umppd resolve: exit %d\n%s%s", code, out, errOut)
-	}
-	if strings.Contains(out, "domain "+verona+": mode umpp") {
-		// Known bug, reported: addressing.Resolver.Resolve derives the
-		// mode from lookupSIP's per-protocol address fallback, so the
-		// gateway SUBSCRIBEs over SIP to the domain's address (5061,
-		// 5060) instead of using XMPP federation, and plain XMPP peers
-		// never see the subscription. Remove this skip with the fix.
-		t.Skipf("known bug: a domain with only _xmpp-server._tcp and an A record resolves as mode umpp:\n%s", out)
 	}
 	if !strings.Contains(out, "domain "+verona+": mode xmpp") || !strings.Contains(out, "SIP targets: none") {
 		t.Errorf("umppd resolve mercutio@%s, want mode xmpp and no SIP targets:\n%s", verona, out)

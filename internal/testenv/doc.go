@@ -4,6 +4,9 @@
 //   - [DNSMasq] runs dnsmasq as an authoritative-looking DNS server with the
 //     records a test needs (SRV, A, AAAA, ...), and can report which queries
 //     it received.
+//   - [StartKamailio] runs Debian's Kamailio as a peer domain's SIMPLE
+//     presence server (registrar, PUBLISH/SUBSCRIBE, MESSAGE relay).
+//   - [StartProsody] runs Debian's Prosody as a plain XMPP peer domain.
 //   - [FreePort] finds a free port on a loopback address.
 //
 // A helper skips the test with a clear message when its program is not
