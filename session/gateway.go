@@ -206,6 +206,7 @@ type Gateway struct {
 	endpoints map[string]*sipEndpoint   // bare JID -> SIP resource
 	subs      map[subKey]*outSub        // outgoing presence subscriptions
 	docs      map[string]*pidf.Document // bare JID -> SIP-published document
+	remote    map[string]*pidf.Document // remote presentity -> last NOTIFYed document
 	closed    bool
 }
 
@@ -246,6 +247,7 @@ func NewGateway(opts GatewayOptions) (*Gateway, error) {
 		endpoints: make(map[string]*sipEndpoint),
 		subs:      make(map[subKey]*outSub),
 		docs:      make(map[string]*pidf.Document),
+		remote:    make(map[string]*pidf.Document),
 	}
 	for _, d := range opts.Domains {
 		g.domains[d] = true

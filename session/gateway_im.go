@@ -45,7 +45,7 @@ func (g *Gateway) deliverUMPP(ctx context.Context, st Stanza, to addressing.Addr
 	case "presence":
 		// Availability travels in NOTIFYs, subscription requests and
 		// answers as SUBSCRIBEs and authorizations (draft §4.2).
-		g.refused(ctx, st)
+		g.presenceToPeer(ctx, st)
 		return nil
 	}
 	return g.opts.XMPP.SendRemote(ctx, st)
@@ -502,7 +502,7 @@ func (g *Gateway) sipStatusFor(err error) (int, string) {
 // message as SIP MESSAGE (in the order sent), presence is carried by the
 // SUBSCRIBEs the roster observer starts; the rest has no SIP form.
 func (g *Gateway) deliverSIPPeer(ctx context.Context, st Stanza, to addressing.Address) error {
-	g.refused(ctx, st)
+	g.presenceToPeer(ctx, st)
 	if st.Name != "message" || st.Type == MessageError || st.Type == MessageGroupchat {
 		if st.Name == "message" && st.Type == MessageGroupchat {
 			return &StanzaError{Cond: CondServiceUnavailable}

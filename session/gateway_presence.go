@@ -132,7 +132,7 @@ func (g *Gateway) Unwatch(watcher, presentity string) {
 // stops the SUBSCRIBE to a remote contact.
 func (g *Gateway) RosterChanged(ctx context.Context, it store.RosterItem, removed bool) {
 	// Granted: the watcher's SIP subscription goes active. Refusals and
-	// revocations are the owner's "unsubscribed" (refused, in deliverUMPP,
+	// revocations are the owner's "unsubscribed" (presenceToPeer, in deliverUMPP,
 	// deliverSIPPeer and the SIP resource); a roster change without "from"
 	// is not one (a request may be on its way).
 	switch {
@@ -284,18 +284,11 @@ func (g *Gateway) notified(o *outSub, n Notification) {
 			g.log.Info("unusable presence document", "presentity", presentity, "error", err)
 			return
 		}
+		g.mu.Lock()
+		g.remote[presentity] = doc
+		g.mu.Unlock()
 		g.opts.SIP.SetPresence(presentity, doc)
-		ps := pidf.ToXMPP(doc)
-		if len(ps) == 0 {
-			ps = []pidf.XMPPPresence{{}}
-		}
-		for _, p := range ps {
-			from := presentity
-			if p.Resource != "" {
-				from += "/" + p.Resource
-			}
-			g.receive(ctx, presenceStanza(from, watcher, p))
-		}
+		g.sendDocument(ctx, presentity, watcher, doc)
 	case "terminated":
 		switch n.Reason {
 		case "rejected", "noresource":
@@ -306,6 +299,7 @@ func (g *Gateway) notified(o *outSub, n Notification) {
 		}
 		g.mu.Lock()
 		o.active = false
+		delete(g.remote, presentity)
 		g.mu.Unlock()
 		if n.Final {
 			g.dropSub(o)
@@ -368,10 +362,47 @@ func (g *Gateway) SIPPresenceChanged(presentity string, doc *pidf.Document) {
 	}
 }
 
-// refused answers a local user's "unsubscribed" to a SIP watcher: the
-// watcher's subscription is rejected or terminated (RFC 8048 §4).
-func (g *Gateway) refused(ctx context.Context, st Stanza) {
+// presenceToPeer handles what a local user's presence to a user of a
+// UMPP or SIMPLE peer means on SIP: an "unsubscribed" rejects or ends
+// the watcher's subscription (RFC 8048 §4); a probe is answered from the
+// last NOTIFY.
+func (g *Gateway) presenceToPeer(ctx context.Context, st Stanza) {
+	g.answerProbe(ctx, st)
 	if st.Name == "presence" && st.Type == "unsubscribed" {
 		g.opts.SIP.Authorize(ctx, bareOfJID(st.From), bareOfJID(st.To), false)
+	}
+}
+
+// sendDocument gives a local watcher a remote presentity's state as XMPP
+// presence, one stanza per tuple (RFC 8048).
+func (g *Gateway) sendDocument(ctx context.Context, presentity, watcher string, doc *pidf.Document) {
+	ps := pidf.ToXMPP(doc)
+	if len(ps) == 0 {
+		ps = []pidf.XMPPPresence{{}}
+	}
+	for _, p := range ps {
+		from := presentity
+		if p.Resource != "" {
+			from += "/" + p.Resource
+		}
+		g.receive(ctx, presenceStanza(from, watcher, p))
+	}
+}
+
+// answerProbe answers a local user's presence probe (sent when it comes
+// online) to a user of a UMPP or SIMPLE peer from the last NOTIFY: SIP
+// carries no probes.
+func (g *Gateway) answerProbe(ctx context.Context, st Stanza) {
+	if st.Name != "presence" || st.Type != "probe" {
+		return
+	}
+	presentity, watcher := bareOfJID(st.To), bareOfJID(st.From)
+	g.mu.Lock()
+	doc := g.remote[presentity]
+	o := g.subs[subKey{watcher, presentity}]
+	active := o != nil && o.active
+	g.mu.Unlock()
+	if doc != nil && active {
+		g.sendDocument(ctx, presentity, st.From, doc)
 	}
 }

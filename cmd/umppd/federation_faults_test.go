@@ -152,3 +152,41 @@ func TestFederationS2SDrop(t *testing.T) {
 		t.Errorf("montague opened %d s2s streams, want a new one after the drop", n)
 	}
 }
+
+// Our own restart: the subscriptions montague keeps for Romeo are
+// persisted and re-established, and Romeo, logging in again, sees Juliet
+// at once (his probe is answered from the NOTIFY).
+func TestFederationOwnRestart(t *testing.T) {
+	montague := newDomainServer(t, "montague.example.net", "127.0.0.2", "")
+	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
+	tap := startTap(t, montague, capulets)
+	startDomains(t, map[*domainServer]map[string]string{
+		montague: {"romeo": "wherefore"},
+		capulets: {"juliet": "balcony"},
+	}, montague, capulets)
+	romeo := xmppConnect(t, montague.c2sAddr(), "romeo", "montague.example.net", "", "wherefore")
+	juliet := xmppConnect(t, capulets.c2sAddr(), "juliet", "capulets.example.com", "", "balcony")
+	romeo.send(t, `<presence/>`)
+	juliet.send(t, `<presence><status>watching the stars</status></presence>`)
+	romeo.send(t, `<presence type="subscribe" to="juliet@capulets.example.com"/>`)
+	juliet.waitStanza(t, "request", `type="subscribe"`)
+	juliet.send(t, `<presence type="subscribed" to="romeo@montague.example.net"/>`)
+	romeo.waitStanza(t, "Juliet available", `<presence[^>]*from="juliet@capulets\.example\.com/`, `stars`)
+	before := tap.count("SUBSCRIBE pres:juliet@capulets.example.com ")
+
+	romeo.close()
+	if err := montague.d.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("montague stopped with %v", err)
+	}
+	montague.start(t)
+	// At shutdown the subscription ended in its dialog (Expires: 0); after
+	// the start a new one begins.
+	tap.waitSIP(t, "un-SUBSCRIBE at shutdown", `^SUBSCRIBE `, `(?i)\nExpires: *0\r?\n`, `(?i)\nFrom:[^\n]*romeo@montague\.example\.net`)
+	if n := tap.waitCount("SUBSCRIBE pres:juliet@capulets.example.com ", before+1); n != before+1 {
+		t.Errorf("%d initial SUBSCRIBEs for Romeo after the restart, want %d", n, before+1)
+	}
+	tap.waitSIP(t, "NOTIFY active after the restart", `^NOTIFY `, `(?i)Subscription-State: *active`, `stars`)
+	romeo = xmppConnect(t, montague.c2sAddr(), "romeo", "montague.example.net", "", "wherefore")
+	romeo.send(t, `<presence/>`)
+	romeo.waitStanza(t, "Juliet available after the restart", `<presence[^>]*from="juliet@capulets\.example\.com/`, `stars`)
+}
