@@ -406,3 +406,11 @@ func (g *Gateway) answerProbe(ctx context.Context, st Stanza) {
 		g.sendDocument(ctx, presentity, st.From, doc)
 	}
 }
+
+// Subscriptions returns the number of outgoing presence subscriptions the
+// gateway keeps (one per local watcher and remote presentity).
+func (g *Gateway) Subscriptions() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.subs)
+}

@@ -84,8 +84,17 @@ func (d *daemon) status(ctx context.Context) admin.Status {
 	if d.adminSrv != nil {
 		st.Listeners = append(st.Listeners, admin.Listener{Proto: "admin", Addr: d.adminSrv.Path()})
 	}
-	// IM sessions and outgoing subscriptions are counted once the session
-	// layer is wired into the daemon; the metrics carry them already.
+	if d.gateway != nil {
+		// UMPP IM sessions: the local full JID, the peer's full JID and the
+		// session's thread.
+		all, _ := d.gateway.Table().All(ctx)
+		for _, s := range all {
+			st.Sessions = append(st.Sessions, admin.Session{Protocol: "umpp-im", Address: s.Local.String(),
+				Remote: s.Remote.String(), Contact: "thread=" + s.Thread + " " + s.State.String()})
+		}
+		st.Counts.IMSessions = len(all)
+		st.Counts.SubscriptionsOut = d.gateway.Subscriptions()
+	}
 	st.Counts.Peers = len(st.Peers)
 	return st
 }

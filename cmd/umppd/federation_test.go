@@ -143,6 +143,13 @@ func TestFederationBothXMPP(t *testing.T) {
 	if n := tap.count("INVITE "); n != 1 {
 		t.Errorf("%d INVITEs for one conversation", n)
 	}
+	// The operator sees the session and the subscription.
+	if code, out, errOut := umppd(t, "", "sessions", "-config", montague.cfg); code != 0 || !regexpMatch(`umpp-im\s+`+regexp.QuoteMeta(romeo.jid)+`\s+`+regexp.QuoteMeta(juliet.jid)+`.*thread=`+regexp.QuoteMeta(thread), out) {
+		t.Errorf("umppd sessions = %d:\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := umppd(t, "", "status", "-config", montague.cfg); code != 0 || !regexpMatch(`im sessions: 1\n`, out) || !regexpMatch(`subscriptions: 1 in, 1 out`, out) {
+		t.Errorf("umppd status = %d:\n%s", code, out)
+	}
 	tap.waitSIP(t, "BYE after montague's idle timeout", `^BYE `)
 
 	// Juliet logs out: NOTIFY closed, Romeo sees her unavailable.
