@@ -200,6 +200,7 @@ type Gateway struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	lanes  []chan func(context.Context)
+	modes  sync.Map // peer domain -> cachedMode
 
 	mu        sync.Mutex
 	setups    map[string]*setup         // thread -> outbound setup in progress
@@ -382,13 +383,29 @@ func (g *Gateway) lane(key string, job func(context.Context)) error {
 // isLocal reports whether domain is one of ours.
 func (g *Gateway) isLocal(domain string) bool { return g.domains[domain] }
 
+// modeTTL is how long the gateway reuses a peer's mode before asking
+// again (the resolver below keeps DNS answers for their own TTL).
+const modeTTL = 5 * time.Second
+
+type cachedMode struct {
+	mode  string
+	until int64 // unix nanoseconds
+}
+
 // mode returns how domain is reached.
 func (g *Gateway) mode(ctx context.Context, domain string) string {
+	now := time.Now().UnixNano()
+	if v, ok := g.modes.Load(domain); ok {
+		if c := v.(cachedMode); now < c.until {
+			return c.mode
+		}
+	}
 	m, err := g.opts.Mode(ctx, domain)
 	if err != nil {
 		g.log.Debug("peer mode lookup failed", "domain", domain, "error", err)
-		return ModeNone
+		return ModeNone // not kept: the next message asks again
 	}
+	g.modes.Store(domain, cachedMode{mode: m, until: now + int64(modeTTL)})
 	return m
 }
 

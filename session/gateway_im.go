@@ -17,9 +17,12 @@ import (
 // through Submit) sends to another domain: the XMPP host's Remote. Errors
 // with a Condition() method are bounced to the sender by the XMPP host.
 func (g *Gateway) Deliver(ctx context.Context, st Stanza) error {
-	to, err := addressing.ParseJID(st.To)
-	if err != nil {
-		return &StanzaError{Cond: CondJIDMalformed, Err: err}
+	to, ok := hostJID(st.To)
+	if !ok {
+		var err error
+		if to, err = addressing.ParseJID(st.To); err != nil {
+			return &StanzaError{Cond: CondJIDMalformed, Err: err}
+		}
 	}
 	switch m := g.mode(ctx, to.Domain); m {
 	case ModeXMPP:
@@ -54,8 +57,14 @@ func (g *Gateway) deliverUMPP(ctx context.Context, st Stanza, to addressing.Addr
 // sendInSession sends a message in the session of its (sender, recipient)
 // pair, setting one up first when there is none.
 func (g *Gateway) sendInSession(ctx context.Context, st Stanza, to addressing.Address) error {
-	local, err := addressing.ParseJID(st.From)
-	if err != nil || local.IsBare() || local.Local == "" {
+	local, ok := hostJID(st.From)
+	if !ok {
+		var err error
+		if local, err = addressing.ParseJID(st.From); err != nil {
+			local = addressing.Address{}
+		}
+	}
+	if local.IsBare() || local.Local == "" {
 		return g.opts.XMPP.SendRemote(ctx, st) // from the server itself
 	}
 	remote := to.Bare()
@@ -83,13 +92,18 @@ func (g *Gateway) sendInSession(ctx context.Context, st Stanza, to addressing.Ad
 // sendSession writes a message into an established session: to the
 // remote full JID of the answer, with the session's thread.
 func (g *Gateway) sendSession(ctx context.Context, s Session, raw []byte) error {
-	m, err := ParseXMPPMessage(inClientNS(raw))
-	if err != nil {
-		return &StanzaError{Cond: CondBadRequest, Err: err}
+	from, to := s.Local.String(), s.Remote.String()
+	out, ok := retarget(raw, from, to, s.Thread)
+	if !ok {
+		m, err := ParseXMPPMessage(inClientNS(raw))
+		if err != nil {
+			return &StanzaError{Cond: CondBadRequest, Err: err}
+		}
+		m.From, m.To, m.Thread = s.Local, s.Remote, s.Thread
+		out = m.XMPP("")
 	}
-	m.From, m.To, m.Thread = s.Local, s.Remote, s.Thread
 	_ = g.table.Touch(ctx, s.Thread)
-	err = g.opts.XMPP.SendRemote(ctx, Stanza{Name: "message", From: s.Local.String(), To: s.Remote.String(), Type: m.Type, ID: m.ID, Raw: m.XMPP("")})
+	err := g.opts.XMPP.SendRemote(ctx, Stanza{Name: "message", From: from, To: to, Raw: out})
 	if err == nil {
 		g.countRouted(g.pathFrom(s.Local, "xmpp"))
 	}
