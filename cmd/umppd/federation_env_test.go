@@ -248,7 +248,7 @@ func (w *wireTap) sipMessages() []string {
 
 var (
 	packetHeader = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d+ IP .*$`)
-	sipStart     = regexp.MustCompile(`(SIP/2\.0 \d{3} [^\r\n]*\r?\n|(INVITE|ACK|BYE|SUBSCRIBE|NOTIFY|MESSAGE|PUBLISH|OPTIONS|CANCEL) [^ \r\n]+ SIP/2\.0\r?\n)`)
+	sipStart     = regexp.MustCompile(`(SIP/2\.0 \d{3} [^\r\n]*\r?\n|(INVITE|ACK|BYE|SUBSCRIBE|NOTIFY|MESSAGE|PUBLISH|REGISTER|OPTIONS|CANCEL|INFO|UPDATE|PRACK|REFER) [^ \r\n]+ SIP/2\.0\r?\n)`)
 )
 
 // splitPackets cuts tcpdump -A output into packet payload texts.
