@@ -498,7 +498,7 @@ func TestReloadable(t *testing.T) {
 			c.Log.Level = "debug"
 			c.DNS.Server = "127.0.0.1:53"
 			c.Session.IdleTimeout = time.Minute
-		}, []string{"tls.ca", "dns.server", "peer", "federation.policy", "limits.max_stanza_bytes", "session.idle_timeout", "log.level"}, nil},
+		}, []string{"tls.ca", "peer", "federation.policy", "session.idle_timeout", "log.level"}, []string{"dns.server", "limits.max_stanza_bytes"}},
 		{"restart keys", func(c *Config) {
 			c.Domains = append(c.Domains, "verona.example.org")
 			c.DataDir = "/var/lib/umppd"

@@ -58,10 +58,10 @@ func Keys() []string {
 // a restart.
 func isLive(key string) bool {
 	switch key {
-	case "peer", "log.level", "dns.server", "session.idle_timeout":
+	case "peer", "log.level", "session.idle_timeout":
 		return true
 	}
-	for _, table := range []string{"tls.", "federation.", "limits."} {
+	for _, table := range []string{"tls.", "federation."} {
 		if strings.HasPrefix(key, table) {
 			return true
 		}
@@ -71,8 +71,8 @@ func isLive(key string) bool {
 
 // Reloadable compares the running configuration with one newly loaded (on
 // SIGHUP) and returns the keys that changed, split into those that can be
-// applied live (TLS files, peers, federation, limits, log level, DNS
-// server, session idle timeout) and those that only take effect after a
+// applied live (TLS files, peers, federation, log level, session idle
+// timeout) and those that only take effect after a
 // restart (domains, data directory, listen addresses, log format, ...).
 // A change anywhere in the [[peer]] tables is reported as "peer".
 //

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/umpp/umpp/addressing"
@@ -182,6 +183,9 @@ type GatewayOptions struct {
 	// IdleTimeout ends sessions without traffic (default 10 minutes);
 	// SetupTimeout bounds an INVITE (default 20 s).
 	IdleTimeout, SetupTimeout time.Duration
+	// MaxSubscriptionsPerPeer bounds the outgoing presence subscriptions
+	// kept to one peer domain (0: no bound).
+	MaxSubscriptionsPerPeer int
 	// SIPResource is the resource of SIMPLE clients (DefaultSIPResource).
 	SIPResource string
 	Metrics     Metrics
@@ -200,7 +204,8 @@ type Gateway struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	lanes  []chan func(context.Context)
-	modes  sync.Map // peer domain -> cachedMode
+	modes  sync.Map     // peer domain -> cachedMode
+	idle   atomic.Int64 // the idle timeout in force (SetIdleTimeout)
 
 	mu        sync.Mutex
 	setups    map[string]*setup         // thread -> outbound setup in progress
@@ -253,6 +258,7 @@ func NewGateway(opts GatewayOptions) (*Gateway, error) {
 	for _, d := range opts.Domains {
 		g.domains[d] = true
 	}
+	g.idle.Store(int64(opts.IdleTimeout))
 	if g.table == nil {
 		g.table = NewMemTable(MemTableOptions{})
 	}
@@ -322,12 +328,14 @@ func (g *Gateway) Close(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// Ended first, so that the SIP side's report of our own BYE
+				// finds nothing and the reason stays "shutdown".
+				g.end(ctx, s.Thread, EndShutdown, 0)
 				if s.DialogID != "" {
 					hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 					_ = g.opts.SIP.Hangup(hctx, s.DialogID)
 					cancel()
 				}
-				g.end(ctx, s.Thread, EndShutdown, 0)
 			}()
 		}
 		wg.Wait()
@@ -339,11 +347,19 @@ func (g *Gateway) Close(ctx context.Context) {
 	g.wg.Wait()
 }
 
+// SetIdleTimeout changes the idle timeout of sessions (a SIGHUP reload);
+// zero or less restores the default.
+func (g *Gateway) SetIdleTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	g.idle.Store(int64(d))
+}
+
 // sweep ends idle sessions with BYE and drops SIP resources whose
 // registrations expired.
 func (g *Gateway) sweep() {
-	every := min(g.opts.IdleTimeout/4, 15*time.Second)
-	every = max(every, 10*time.Millisecond)
+	every := 250 * time.Millisecond
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -352,9 +368,10 @@ func (g *Gateway) sweep() {
 			return
 		case <-t.C:
 		}
-		idle, _ := g.table.Idle(g.ctx, time.Now(), g.opts.IdleTimeout)
+		idle, _ := g.table.Idle(g.ctx, time.Now(), time.Duration(g.idle.Load()))
 		for _, s := range idle {
 			g.log.Info("session idle, hanging up", "thread", s.Thread, "local", s.Local.String(), "remote", s.Remote.String())
+			g.end(g.ctx, s.Thread, EndIdle, 0)
 			if s.DialogID != "" {
 				hctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
 				if err := g.opts.SIP.Hangup(hctx, s.DialogID); err != nil {
@@ -362,7 +379,6 @@ func (g *Gateway) sweep() {
 				}
 				cancel()
 			}
-			g.end(g.ctx, s.Thread, EndIdle, 0)
 		}
 		g.sweepEndpoints()
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/umpp/umpp/addressing"
 	"github.com/umpp/umpp/pidf"
@@ -192,6 +193,20 @@ func (g *Gateway) ensureSub(ctx context.Context, watcher, presentity string) {
 		g.mu.Unlock()
 		return
 	}
+	if limit := g.opts.MaxSubscriptionsPerPeer; limit > 0 {
+		domain, n := domainOf(presentity), 0
+		for other := range g.subs {
+			if domainOf(other.presentity) == domain {
+				n++
+			}
+		}
+		if n >= limit {
+			g.mu.Unlock()
+			g.log.Warn("presence subscription not started: limits.max_subscriptions_per_peer reached",
+				"watcher", watcher, "presentity", presentity, "limit", limit)
+			return
+		}
+	}
 	o := &outSub{key: k}
 	g.subs[k] = o
 	g.mu.Unlock()
@@ -271,24 +286,29 @@ func (g *Gateway) notified(o *outSub, n Notification) {
 		first := !o.active
 		o.active = true
 		g.mu.Unlock()
+		var doc *pidf.Document
+		if len(n.Body) > 0 {
+			var err error
+			if doc, err = pidf.Parse(n.Body, pidf.Limits{}); err != nil {
+				g.log.Info("unusable presence document", "presentity", presentity, "error", err)
+			}
+		}
+		if doc != nil {
+			// The document first, so that a local SIP watcher made active
+			// below gets it in its first NOTIFY.
+			g.mu.Lock()
+			g.remote[presentity] = doc
+			g.mu.Unlock()
+			g.opts.SIP.SetPresence(presentity, doc)
+		}
 		if first {
 			// The peer granted the subscription: the roster says so.
 			g.receive(ctx, subscriptionStanza("subscribed", presentity, watcher))
 			g.opts.SIP.Authorize(ctx, presentity, watcher, true)
 		}
-		if len(n.Body) == 0 {
-			return
+		if doc != nil {
+			g.sendDocument(ctx, presentity, watcher, doc)
 		}
-		doc, err := pidf.Parse(n.Body, pidf.Limits{})
-		if err != nil {
-			g.log.Info("unusable presence document", "presentity", presentity, "error", err)
-			return
-		}
-		g.mu.Lock()
-		g.remote[presentity] = doc
-		g.mu.Unlock()
-		g.opts.SIP.SetPresence(presentity, doc)
-		g.sendDocument(ctx, presentity, watcher, doc)
 	case "terminated":
 		switch n.Reason {
 		case "rejected", "noresource":
@@ -413,4 +433,12 @@ func (g *Gateway) Subscriptions() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.subs)
+}
+
+func domainOf(jid string) string {
+	jid = bareOfJID(jid)
+	if i := strings.IndexByte(jid, '@'); i >= 0 {
+		return jid[i+1:]
+	}
+	return jid
 }

@@ -145,8 +145,10 @@ func (d *daemon) newGateway(xs *xmppside.Server, loc xmppside.Locator, ss *sipsi
 		Subscriptions: st,
 		Port:          port,
 		IdleTimeout:   cfg.Session.IdleTimeout,
-		Metrics:       m,
-		Logger:        d.log.With("part", "gateway"),
+
+		MaxSubscriptionsPerPeer: cfg.Limits.MaxSubscriptionsPerPeer,
+		Metrics:                 m,
+		Logger:                  d.log.With("part", "gateway"),
 	})
 }
 

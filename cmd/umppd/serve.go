@@ -121,7 +121,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, path string, log *slog.L
 		return nil, err
 	}
 	d.metrics = d.newMetrics()
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "umppd.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "umppd.db"), sqlite.WithMaxOffline(cfg.Limits.MaxOfflinePerUser))
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +271,9 @@ func (d *daemon) reload() {
 		d.log.Error("reload: TLS certificate not reloaded; the old one stays in use", "err", err)
 	}
 	d.level.Set(parseLevel(next.Log.Level))
+	if d.gateway != nil {
+		d.gateway.SetIdleTimeout(next.Session.IdleTimeout)
+	}
 	if err := d.resolver.SetPeers(staticPeers(next)); err != nil {
 		d.log.Error("reload: static peers not changed", "err", err)
 	}
