@@ -6,7 +6,7 @@ import (
 
 // accepted is the Accept value OPTIONS advertises: what the UMPP draft's
 // flows carry (presence documents, SDP, pager-mode bodies).
-const accepted = "application/pidf+xml, application/cpim-pidf+xml, application/sdp, text/plain, message/cpim"
+const accepted = "application/pidf+xml, application/cpim-pidf+xml, application/sdp, text/plain, message/cpim, application/im-iscomposing+xml"
 
 // handleOptions answers OPTIONS for a local domain itself (RFC 3261 §11.2).
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {

@@ -31,7 +31,7 @@ var singleValued = []string{"Call-ID", "From", "To", "CSeq", "Content-Length", "
 // bodyTypes is what we interpret per method (RFC 3261 §8.2.3): a body of
 // another type is answered 415 with Accept.
 var bodyTypes = map[sip.RequestMethod][]string{
-	sip.MESSAGE: {"text/plain", "message/cpim"},
+	sip.MESSAGE: {"text/plain", "message/cpim", "application/im-iscomposing+xml"}, // RFC 3428, 3862, 3994
 	sip.INVITE:  {"application/sdp"},
 	sip.PUBLISH: {"application/pidf+xml", "application/cpim-pidf+xml"},
 }

@@ -50,6 +50,14 @@ func TestBridgeWithinDomain(t *testing.T) {
 	nurse.send(t, `<message type="chat" to="juliet@capulets.example.com" id="n2"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`)
 	juliet.waitRequest(t, sip.MESSAGE, `application/im-iscomposing\+xml`, `<state>active</state>`)
 
+	// And back: RFC 3994 isComposing becomes XEP-0085 composing.
+	if code := juliet.messageWith(t, "nurse@capulets.example.com", "application/im-iscomposing+xml",
+		`<?xml version="1.0" encoding="UTF-8"?>
+<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state><contenttype>text/plain</contenttype></isComposing>`); code != 200 {
+		t.Errorf("isComposing MESSAGE answered %d", code)
+	}
+	nurse.waitStanza(t, "Juliet typing", `<message[^>]*from="juliet@capulets\.example\.com/umpp-sip"`, `<composing xmlns="http://jabber.org/protocol/chatstates"`)
+
 	// Delivery errors on each side's own protocol.
 	if code := juliet.message(t, "tybalt@capulets.example.com", "Is he dead?"); code != 404 {
 		t.Errorf("MESSAGE to a user who does not exist answered %d, want 404", code)

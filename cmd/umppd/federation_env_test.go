@@ -565,10 +565,16 @@ func (u *sipUser) subscribe(t *testing.T, presentity string) {
 // message sends a text MESSAGE and returns the status.
 func (u *sipUser) message(t *testing.T, to, body string) int {
 	t.Helper()
+	return u.messageWith(t, to, "text/plain;charset=UTF-8", body)
+}
+
+// messageWith sends a MESSAGE with a body of type ct.
+func (u *sipUser) messageWith(t *testing.T, to, ct, body string) int {
+	t.Helper()
 	user, host, _ := strings.Cut(to, "@")
 	req := u.request(sip.MESSAGE, sip.Uri{Scheme: "sip", User: user, Host: host})
 	req.RemoveHeader("Contact")
-	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain;charset=UTF-8"))
+	req.AppendHeader(sip.NewHeader("Content-Type", ct))
 	req.SetBody([]byte(body))
 	return u.do(t, req).StatusCode
 }

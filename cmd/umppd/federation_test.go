@@ -140,6 +140,11 @@ func TestFederationBothXMPP(t *testing.T) {
 	if !regexp.MustCompile(`<thread[^>]*>` + regexp.QuoteMeta(thread) + `</thread>`).MatchString(got) {
 		t.Errorf("answer lacks the session thread %s:\n%s", thread, got)
 	}
+	// Delivery receipts (XEP-0184) pass through the session.
+	romeo.send(t, `<message type="chat" to="juliet@capulets.example.com" id="x3"><body>Wilt thou leave me so unsatisfied?</body><request xmlns="urn:xmpp:receipts"/></message>`)
+	juliet.waitStanza(t, "message asking for a receipt", `unsatisfied`, `<request xmlns="urn:xmpp:receipts"`)
+	juliet.send(t, `<message to="`+romeo.jid+`" id="x4"><received xmlns="urn:xmpp:receipts" id="x3"/></message>`)
+	romeo.waitStanza(t, "the receipt", `<received xmlns="urn:xmpp:receipts"[^>]*id="x3"`)
 	if n := tap.count("INVITE "); n != 1 {
 		t.Errorf("%d INVITEs for one conversation", n)
 	}
