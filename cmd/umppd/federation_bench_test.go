@@ -3,24 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/umpp/umpp/internal/testenv"
 )
 
 // Throughput of chat messages through real umppd processes, measured
@@ -54,7 +48,7 @@ func BenchmarkFederationChat(b *testing.B) {
 		b.Run("P="+strconv.Itoa(p), func(b *testing.B) {
 			montague := newBenchDomain(b, "montague.example.net", "127.0.0.2")
 			capulets := newBenchDomain(b, "capulets.example.com", "127.0.0.3")
-			startBenchDomains(b, map[*domainServer][]string{
+			startDomains(b, map[*domainServer]map[string]string{
 				montague: benchUsers("romeo", p),
 				capulets: benchUsers("juliet", p),
 			}, montague, capulets)
@@ -75,9 +69,9 @@ func BenchmarkLocalChat(b *testing.B) {
 	for _, p := range benchPairs {
 		b.Run("P="+strconv.Itoa(p), func(b *testing.B) {
 			montague := newBenchDomain(b, "montague.example.net", "127.0.0.2")
-			startBenchDomains(b, map[*domainServer][]string{
-				montague: append(benchUsers("romeo", p), benchUsers("benvolio", p)...),
-			}, montague)
+			users := benchUsers("romeo", p)
+			maps.Copy(users, benchUsers("benvolio", p))
+			startDomains(b, map[*domainServer]map[string]string{montague: users}, montague)
 			pairs := make([]benchPair, p)
 			for i := range pairs {
 				pairs[i] = benchPair{
@@ -91,10 +85,11 @@ func BenchmarkLocalChat(b *testing.B) {
 	}
 }
 
-func benchUsers(prefix string, n int) []string {
-	u := make([]string, n)
-	for i := range u {
-		u[i] = prefix + strconv.Itoa(i)
+// benchUsers names n users with password "pw".
+func benchUsers(prefix string, n int) map[string]string {
+	u := make(map[string]string, n)
+	for i := range n {
+		u[prefix+strconv.Itoa(i)] = "pw"
 	}
 	return u
 }
@@ -350,133 +345,10 @@ func rawClientLogin(tb testing.TB, addr, domain, local, password, resource strin
 	return tc
 }
 
-// The helpers below are federation_env_test.go's and main_test.go's for a
-// testing.TB: those take a *testing.T, which a benchmark does not have.
-
-// newBenchDomain picks ports for domain on ip.
+// newBenchDomain is newDomainServer for a benchmark: logs at info, so
+// that logging stays off the per-message path.
 func newBenchDomain(tb testing.TB, domain, ip string) *domainServer {
-	tb.Helper()
-	s := &domainServer{domain: domain, ip: ip, dir: tb.TempDir()}
-	s.sipPort, s.c2sPort, s.s2sPort = testenv.FreePort(tb, "tcp+udp", ip), testenv.FreePort(tb, "tcp", ip), testenv.FreePort(tb, "tcp", ip)
+	s := newDomainServer(tb, domain, ip, "")
+	s.logLevel = "info"
 	return s
-}
-
-// startBenchDomains starts a dnsmasq with the domains' SRV records, adds
-// the users (password "pw") and starts the servers, logging at info.
-func startBenchDomains(tb testing.TB, users map[*domainServer][]string, servers ...*domainServer) {
-	tb.Helper()
-	opts := []string{"local=/example.net/", "local=/example.com/", "local-ttl=1"}
-	for _, s := range servers {
-		opts = append(opts, s.srvRecords()...)
-	}
-	dns := testenv.DNSMasq(tb, "127.0.0.1", opts...)
-	for _, s := range servers {
-		toml := fmt.Sprintf(`domains = [%q]
-data_dir = %q
-[sip]
-listen = ["udp://%s:%d", "tcp://%s:%d"]
-[xmpp]
-c2s_listen = ["%s:%d"]
-c2s_direct_tls_listen = []
-s2s_listen = ["%s:%d"]
-[dns]
-server = %q
-[metrics]
-listen = ""
-[log]
-level = "info"
-`, s.domain, filepath.Join(s.dir, "data"), s.ip, s.sipPort, s.ip, s.sipPort, s.ip, s.c2sPort, s.ip, s.s2sPort, dns.Addr)
-		s.cfg = filepath.Join(s.dir, "umppd.toml")
-		if err := os.WriteFile(s.cfg, []byte(toml), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		for _, u := range users[s] {
-			var out, errOut bytes.Buffer
-			if code := run(context.Background(), []string{"user", "add", "-config", s.cfg, u + "@" + s.domain}, strings.NewReader("pw\n"), &out, &errOut); code != 0 {
-				tb.Fatalf("user add %s@%s: %s", u, s.domain, errOut.String())
-			}
-		}
-	}
-	for _, s := range servers {
-		startBenchDaemon(tb, s)
-	}
-}
-
-// startBenchDaemon runs umppd serve for s as its own process until the
-// benchmark's cleanup, keeping the last lines of its log for a failure.
-func startBenchDaemon(tb testing.TB, s *domainServer) {
-	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "umppd-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "umppd")
-		if out, err := exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	cmd := exec.Command(buildPath, "serve", "-config", s.cfg)
-	cmd.Dir = s.dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	var (
-		mu   sync.Mutex
-		tail []string
-	)
-	logs := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(tail, "\n")
-	}
-	started, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		var once sync.Once
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			mu.Lock()
-			if tail = append(tail, line); len(tail) > 60 {
-				tail = tail[len(tail)-30:]
-			}
-			mu.Unlock()
-			if strings.Contains(line, "umppd started") {
-				once.Do(func() { close(started) })
-			}
-		}
-		_ = cmd.Wait()
-		once.Do(func() { close(started) })
-	}()
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("%s logs (last lines):\n%s", s.domain, logs())
-		}
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	select {
-	case <-started:
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("umppd for %s did not start within 60s; logs:\n%s", s.domain, logs())
-	}
-	select {
-	case <-done:
-		tb.Fatalf("umppd for %s exited at start; logs:\n%s", s.domain, logs())
-	default:
-	}
 }

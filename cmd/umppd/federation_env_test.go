@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -43,10 +44,11 @@ type domainServer struct {
 	sipPort, c2sPort, s2sPort int
 	d                         *daemonProcess
 	extra                     string
+	logLevel                  string // "" is debug
 }
 
 // freePortOn asks the kernel for a port free on ip for both UDP and TCP.
-func freePortOn(t *testing.T, ip string) int {
+func freePortOn(t testing.TB, ip string) int {
 	t.Helper()
 	for range 50 {
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
@@ -66,7 +68,7 @@ func freePortOn(t *testing.T, ip string) int {
 }
 
 // newDomainServer picks ports and writes the configuration; start runs it.
-func newDomainServer(t *testing.T, domain, ip, extra string) *domainServer {
+func newDomainServer(t testing.TB, domain, ip, extra string) *domainServer {
 	s := &domainServer{domain: domain, ip: ip, dir: t.TempDir(), extra: extra}
 	s.sipPort, s.c2sPort, s.s2sPort = freePortOn(t, ip), freePortOn(t, ip), freePortOn(t, ip)
 	return s
@@ -89,7 +91,7 @@ func (s *domainServer) srvRecords() []string {
 	}
 }
 
-func (s *domainServer) writeConfig(t *testing.T, dns string) {
+func (s *domainServer) writeConfig(t testing.TB, dns string) {
 	t.Helper()
 	toml := fmt.Sprintf(`domains = [%q]
 data_dir = %q
@@ -104,22 +106,22 @@ server = %q
 [metrics]
 listen = ""
 [log]
-level = "debug"
-`, s.domain, filepath.Join(s.dir, "data"), s.ip, s.sipPort, s.ip, s.sipPort, s.ip, s.c2sPort, s.ip, s.s2sPort, dns) + s.extra
+level = %q
+`, s.domain, filepath.Join(s.dir, "data"), s.ip, s.sipPort, s.ip, s.sipPort, s.ip, s.c2sPort, s.ip, s.s2sPort, dns, cmp.Or(s.logLevel, "debug")) + s.extra
 	s.cfg = filepath.Join(s.dir, "umppd.toml")
 	if err := os.WriteFile(s.cfg, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (s *domainServer) addUser(t *testing.T, local, password string) {
+func (s *domainServer) addUser(t testing.TB, local, password string) {
 	t.Helper()
 	if code, _, errOut := umppd(t, password+"\n", "user", "add", "-config", s.cfg, local+"@"+s.domain); code != 0 {
 		t.Fatalf("user add %s@%s: %s", local, s.domain, errOut)
 	}
 }
 
-func (s *domainServer) start(t *testing.T) {
+func (s *domainServer) start(t testing.TB) {
 	t.Helper()
 	s.d = startDaemon(t, s.dir, "serve", "-config", s.cfg)
 }
@@ -128,11 +130,11 @@ func (s *domainServer) sipAddr() string      { return net.JoinHostPort(s.ip, str
 func (s *domainServer) c2sAddr() string      { return net.JoinHostPort(s.ip, strconv.Itoa(s.c2sPort)) }
 func (s *domainServer) logs() string         { return s.d.Logs() }
 func (s *domainServer) String() string       { return s.domain }
-func (s *domainServer) stopNow(t *testing.T) { _ = s.d.stop(t, os.Interrupt) }
+func (s *domainServer) stopNow(t testing.TB) { _ = s.d.stop(t, os.Interrupt) }
 
 // startDomains starts a dnsmasq with the domains' records and then the
 // servers, with users (local -> password) added before each starts.
-func startDomains(t *testing.T, users map[*domainServer]map[string]string, servers ...*domainServer) *testenv.DNS {
+func startDomains(t testing.TB, users map[*domainServer]map[string]string, servers ...*domainServer) *testenv.DNS {
 	t.Helper()
 	opts := []string{"local=/example.net/", "local=/example.com/", "local=/example.org/", "local-ttl=1"}
 	for _, s := range servers {

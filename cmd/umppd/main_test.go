@@ -19,7 +19,7 @@ import (
 
 // umppd runs the command in-process, as a user at a shell would, and
 // returns its exit status and output.
-func umppd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+func umppd(t testing.TB, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
@@ -34,7 +34,7 @@ var (
 
 // binary builds umppd once per test run, for tests that need a process
 // of their own (signals, restarts).
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "umppd-bin-")
@@ -72,7 +72,7 @@ type daemonProcess struct {
 
 // startDaemon starts `umppd args...` in dir and returns once the log says
 // it is listening. The process is killed at cleanup if still running.
-func startDaemon(t *testing.T, dir string, args ...string) *daemonProcess {
+func startDaemon(t testing.TB, dir string, args ...string) *daemonProcess {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = dir
@@ -125,7 +125,7 @@ func (d *daemonProcess) Logs() string {
 // stop sends sig and waits for the exit; it fails the test if the daemon
 // takes longer than the 10 s the operator contract allows (plus slack for
 // a loaded machine).
-func (d *daemonProcess) stop(t *testing.T, sig os.Signal) error {
+func (d *daemonProcess) stop(t testing.TB, sig os.Signal) error {
 	t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
