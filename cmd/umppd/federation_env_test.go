@@ -160,6 +160,22 @@ func startDomains(t testing.TB, users map[*domainServer]map[string]string, serve
 	return dns
 }
 
+// romeoAndJuliet starts montague.example.net (127.0.0.2, with
+// montagueExtra in its configuration) with Romeo's account and
+// capulets.example.com (127.0.0.3) with Juliet's, and a wire tap on
+// their SIP.
+func romeoAndJuliet(t *testing.T, montagueExtra string) (montague, capulets *domainServer, tap *wireTap) {
+	t.Helper()
+	montague = newDomainServer(t, "montague.example.net", "127.0.0.2", montagueExtra)
+	capulets = newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
+	tap = startTap(t, montague, capulets)
+	startDomains(t, map[*domainServer]map[string]string{
+		montague: {"romeo": "wherefore"},
+		capulets: {"juliet": "balcony"},
+	}, montague, capulets)
+	return montague, capulets, tap
+}
+
 // wireTap records packets on the loopback interface with tcpdump.
 type wireTap struct {
 	cmd  *exec.Cmd
@@ -334,9 +350,17 @@ type xmppUser struct {
 	received []string
 }
 
-// xmppConnect logs local@domain in at addr with resource and records its
-// stanzas.
+// xmppConnect logs local@domain in at one of our servers (a self-signed
+// certificate, SCRAM-SHA-256) and records its stanzas.
 func xmppConnect(t *testing.T, addr, local, domain, resource, password string) *xmppUser {
+	t.Helper()
+	tlsCfg := &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	return xmppLoginWith(t, addr, local, domain, resource, password, tlsCfg, sasl.ScramSha256)
+}
+
+// xmppLoginWith logs local@domain in at addr over STARTTLS with tlsCfg and
+// the SASL mechanism mech, and records the stanzas it receives.
+func xmppLoginWith(t *testing.T, addr, local, domain, resource, password string, tlsCfg *tls.Config, mech sasl.Mechanism) *xmppUser {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -348,9 +372,8 @@ func xmppConnect(t *testing.T, addr, local, domain, resource, password string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsCfg := &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	s, err := xmpp.NewClientSession(ctx, origin, nc,
-		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, sasl.ScramSha256), xmpp.BindResource())
+		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, mech), xmpp.BindResource())
 	if err != nil {
 		nc.Close()
 		t.Fatalf("login %s: %v", origin, err)
@@ -472,6 +495,18 @@ func newSIPUser(t *testing.T, user, domain, password, ip string, server string) 
 	case <-ready:
 	case <-time.After(5 * time.Second):
 		t.Fatal("SIP user agent did not listen")
+	}
+	// sipgo registers the listening socket for sending from another
+	// goroutine; until it has, the client would try to bind it again.
+	addr := net.JoinHostPort(ip, strconv.Itoa(u.port))
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := ua.TransportLayer().GetConnection("udp", addr); err == nil && c != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sipgo does not serve %s", addr)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	u.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(ip), sipgo.WithClientPort(u.port),
 		sipgo.WithClientConnectionAddr(net.JoinHostPort(ip, strconv.Itoa(u.port))),

@@ -51,13 +51,7 @@ func TestFederationPeerDown(t *testing.T) {
 // The peer restarts mid-session: the session ends cleanly (BYE), the next
 // message opens a new one, and the presence subscriptions come back.
 func TestFederationPeerRestart(t *testing.T) {
-	montague := newDomainServer(t, "montague.example.net", "127.0.0.2", "")
-	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
-	tap := startTap(t, montague, capulets)
-	startDomains(t, map[*domainServer]map[string]string{
-		montague: {"romeo": "wherefore"},
-		capulets: {"juliet": "balcony"},
-	}, montague, capulets)
+	montague, capulets, tap := romeoAndJuliet(t, "")
 
 	romeo := xmppConnect(t, montague.c2sAddr(), "romeo", "montague.example.net", "", "wherefore")
 	juliet := xmppConnect(t, capulets.c2sAddr(), "juliet", "capulets.example.com", "", "balcony")
@@ -157,13 +151,7 @@ func TestFederationS2SDrop(t *testing.T) {
 // persisted and re-established, and Romeo, logging in again, sees Juliet
 // at once (his probe is answered from the NOTIFY).
 func TestFederationOwnRestart(t *testing.T) {
-	montague := newDomainServer(t, "montague.example.net", "127.0.0.2", "")
-	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
-	tap := startTap(t, montague, capulets)
-	startDomains(t, map[*domainServer]map[string]string{
-		montague: {"romeo": "wherefore"},
-		capulets: {"juliet": "balcony"},
-	}, montague, capulets)
+	montague, capulets, tap := romeoAndJuliet(t, "")
 	romeo := xmppConnect(t, montague.c2sAddr(), "romeo", "montague.example.net", "", "wherefore")
 	juliet := xmppConnect(t, capulets.c2sAddr(), "juliet", "capulets.example.com", "", "balcony")
 	romeo.send(t, `<presence/>`)

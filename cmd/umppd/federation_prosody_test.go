@@ -1,22 +1,15 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/xml"
 	"fmt"
-	"io"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"mellium.im/sasl"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
 
 	"github.com/umpp/umpp/internal/testenv"
 )
@@ -25,43 +18,10 @@ import (
 // certificate, then PLAIN) and records its stanzas, like xmppConnect.
 func prosodyUser(t *testing.T, p *testenv.Prosody, local, password string) *xmppUser {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	origin, err := jid.New(local, p.Domain, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.DialTimeout("tcp", p.C2SAddr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(p.CertPEM)
-	s, err := xmpp.NewClientSession(ctx, origin, nc,
-		xmpp.StartTLS(&tls.Config{ServerName: p.Domain, RootCAs: pool, MinVersion: tls.VersionTLS12}),
-		xmpp.SASL("", password, sasl.Plain), xmpp.BindResource())
-	if err != nil {
-		nc.Close()
-		t.Fatalf("login %s at prosody: %v", origin, err)
-	}
-	u := &xmppUser{jid: s.LocalAddr().String(), s: s, stanzas: make(chan string, 256), done: make(chan struct{})}
-	go func() {
-		defer close(u.done)
-		_ = s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			var b strings.Builder
-			e := xml.NewEncoder(&b)
-			if _, err := xmlstream.Copy(e, xmlstream.MultiReader(xmlstream.Token(*start), r)); err != nil && err != io.EOF {
-				return err
-			}
-			_ = e.Flush()
-			u.mu.Lock()
-			u.received = append(u.received, b.String())
-			u.mu.Unlock()
-			return nil
-		}))
-	}()
-	t.Cleanup(u.close)
-	return u
+	tlsCfg := &tls.Config{ServerName: p.Domain, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return xmppLoginWith(t, p.C2SAddr, local, p.Domain, "", password, tlsCfg, sasl.Plain)
 }
 
 // TestFederationProsodyPeer: Romeo, an XMPP client of the UMPP domain

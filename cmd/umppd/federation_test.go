@@ -12,13 +12,7 @@ import (
 // threaded messages; the SIP between the servers is checked on the wire
 // against draft-mahy-impp-unified-proposal-00 §4.1 and §4.2.
 func TestFederationXMPPAndSIMPLE(t *testing.T) {
-	montague := newDomainServer(t, "montague.example.net", "127.0.0.2", "[session]\nidle_timeout = \"4s\"\n")
-	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
-	tap := startTap(t, montague, capulets)
-	startDomains(t, map[*domainServer]map[string]string{
-		montague: {"romeo": "wherefore"},
-		capulets: {"juliet": "balcony"},
-	}, montague, capulets)
+	montague, capulets, tap := romeoAndJuliet(t, "[session]\nidle_timeout = \"4s\"\n")
 
 	juliet := newSIPUser(t, "juliet", "capulets.example.com", "balcony", "127.0.0.5", capulets.sipAddr())
 	juliet.register(t, 600)
@@ -101,13 +95,7 @@ func TestFederationXMPPAndSIMPLE(t *testing.T) {
 // over SIP all the same, the messages carry its thread, and presence
 // crosses as SUBSCRIBE/NOTIFY.
 func TestFederationBothXMPP(t *testing.T) {
-	montague := newDomainServer(t, "montague.example.net", "127.0.0.2", "[session]\nidle_timeout = \"4s\"\n")
-	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
-	tap := startTap(t, montague, capulets)
-	startDomains(t, map[*domainServer]map[string]string{
-		montague: {"romeo": "wherefore"},
-		capulets: {"juliet": "balcony"},
-	}, montague, capulets)
+	montague, capulets, tap := romeoAndJuliet(t, "[session]\nidle_timeout = \"4s\"\n")
 
 	romeo := xmppConnect(t, montague.c2sAddr(), "romeo", "montague.example.net", "", "wherefore")
 	juliet := xmppConnect(t, capulets.c2sAddr(), "juliet", "capulets.example.com", "", "balcony")
@@ -166,13 +154,7 @@ func TestFederationBothXMPP(t *testing.T) {
 // Both users on SIMPLE clients: SUBSCRIBE/NOTIFY and MESSAGE end to end,
 // an XMPP session between the servers in the middle.
 func TestFederationBothSIMPLE(t *testing.T) {
-	montague := newDomainServer(t, "montague.example.net", "127.0.0.2", "")
-	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
-	tap := startTap(t, montague, capulets)
-	startDomains(t, map[*domainServer]map[string]string{
-		montague: {"romeo": "wherefore"},
-		capulets: {"juliet": "balcony"},
-	}, montague, capulets)
+	montague, capulets, tap := romeoAndJuliet(t, "")
 
 	romeo := newSIPUser(t, "romeo", "montague.example.net", "wherefore", "127.0.0.4", montague.sipAddr())
 	juliet := newSIPUser(t, "juliet", "capulets.example.com", "balcony", "127.0.0.5", capulets.sipAddr())
