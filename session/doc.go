@@ -27,6 +27,13 @@
 // Outgoing subscriptions follow roster changes, are persisted through
 // store.Subscriptions, and are re-established by Start after a restart.
 //
+// The per-message path of an established session takes no lock beyond the
+// table's shard and rewrites only from, to and <thread/> of the stanza the
+// XMPP host serialized (retarget.go), so that a session adds about a
+// microsecond and four allocations to a message (BenchmarkGatewayDeliver);
+// SIP work for SIMPLE users runs on a fixed set of ordered worker lanes
+// with bounded queues (a full lane is resource-constraint for the sender).
+//
 // Under the gateway:
 //   - the session table (table.go): thread id <-> SIP dialog <-> local and
 //     remote full JIDs behind the Table interface, with every session
