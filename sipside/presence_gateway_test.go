@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,12 +173,18 @@ func TestPresenceChanged(t *testing.T) {
 
 // remoteLog is a RemotePresence that answers decision and records calls.
 type remoteLog struct {
-	decision PolicyDecision
+	decision atomic.Int32 // a PolicyDecision; the test changes it while the server runs
 	calls    chan string
 }
 
+func newRemoteLog(d PolicyDecision) *remoteLog {
+	r := &remoteLog{calls: make(chan string, 16)}
+	r.decision.Store(int32(d))
+	return r
+}
+
 func (r *remoteLog) Watch(_ context.Context, watcher, presentity string) (PolicyDecision, error) {
-	d := r.decision // read before the test hears of the call and may change it
+	d := PolicyDecision(r.decision.Load()) // read before the test hears of the call and may change it
 	r.calls <- "watch " + watcher + " " + presentity
 	return d, nil
 }
@@ -249,7 +256,7 @@ func TestRemotePresence(t *testing.T) {
 	const juliet = "juliet@capulets.example.com"
 	users := newUsers(t)
 	addUser(t, users, "alice", "example.com", "wonderland")
-	rp := &remoteLog{decision: PolicyPending, calls: make(chan string, 16)}
+	rp := newRemoteLog(PolicyPending)
 	policyAsked := make(chan string, 4)
 	ts := startServer(t, users, []string{"example.com"}, func(o *Options) {
 		o.RemotePresence = rp
@@ -325,7 +332,7 @@ func TestRemotePresence(t *testing.T) {
 	}
 
 	// Watch refuses: 403, no Unwatch.
-	rp.decision = PolicyDeny
+	rp.decision.Store(int32(PolicyDeny))
 	if res := authed(t, alice, remoteSubscribeReq(ts, "alice", "romeo@montague.example.net", alice.contact, 600), "alice", "wonderland"); res.StatusCode != 403 {
 		t.Fatalf("refused Watch: %d, want 403", res.StatusCode)
 	}
@@ -352,7 +359,7 @@ func TestShutdownDeactivatesSubscriptions(t *testing.T) {
 	users := newUsers(t)
 	addUser(t, users, "alice", "example.com", "wonderland")
 	addUser(t, users, "bob", "example.com", "builder")
-	rp := &remoteLog{decision: PolicyAllow, calls: make(chan string, 16)}
+	rp := newRemoteLog(PolicyAllow)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ts := startServerCtx(t, ctx, users, []string{"example.com"}, func(o *Options) {
