@@ -176,6 +176,10 @@ type GatewayOptions struct {
 	// Subscriptions persists outgoing presence subscriptions; nil keeps
 	// them in memory only.
 	Subscriptions store.Subscriptions
+	// Offline holds messages stored for users with no available resource;
+	// they go to a SIMPLE user's contacts when it registers. Nil: they
+	// wait for an XMPP client.
+	Offline store.Offline
 	// Host and Port are our XMPP s2s host and port for the SDP (c=, m=).
 	// Host defaults to the user's domain.
 	Host string

@@ -212,7 +212,50 @@ func (g *Gateway) ensureEndpoint(aor string) *sipEndpoint {
 	g.mu.Unlock()
 	g.opts.XMPP.AddEndpoint(e)
 	g.log.Debug("sip resource up", "jid", e.jid)
+	if g.opts.Offline != nil {
+		if err := g.lane(aor, e.deliverOffline); err != nil {
+			g.log.Warn("offline messages for sip user left for later", "jid", e.jid, "error", err)
+		}
+	}
 	return e
+}
+
+// deliverOffline sends the messages stored while the account had no
+// available resource to its SIP contacts, in order, and deletes those
+// that were taken (RFC 6121 §8.5.2.2.1 for a SIMPLE client).
+func (e *sipEndpoint) deliverOffline(ctx context.Context) {
+	bare := e.user.BareJID()
+	msgs, err := e.g.opts.Offline.OfflineMessages(ctx, bare)
+	if err != nil {
+		e.g.log.Error("reading offline messages failed", "jid", bare, "error", err)
+		return
+	}
+	var done int64
+	sent := 0
+	for _, om := range msgs {
+		m, err := ParseXMPPMessage(inClientNS(om.Stanza))
+		if err != nil {
+			done = om.ID // unusable: nothing SIP could carry either
+			continue
+		}
+		sm := m.SIP()
+		if sm.ContentType != "" {
+			if err := e.g.opts.SIP.SendMessage(ctx, m.From.Bare(), e.user, sm.ContentType, sm.Body); err != nil {
+				e.g.log.Info("offline message not taken by sip user; kept", "jid", bare, "error", err)
+				break
+			}
+			sent++
+		}
+		done = om.ID
+	}
+	if done > 0 {
+		if err := e.g.opts.Offline.DeleteOffline(ctx, bare, done); err != nil {
+			e.g.log.Error("deleting delivered offline messages failed", "jid", bare, "error", err)
+		}
+	}
+	if sent > 0 {
+		e.g.log.Info("offline messages delivered to sip user", "jid", bare, "count", sent)
+	}
 }
 
 func (g *Gateway) dropEndpoint(e *sipEndpoint) {

@@ -65,3 +65,49 @@ func TestBridgeWithinDomain(t *testing.T) {
 	nurse.send(t, `<message type="chat" to="romeo@montague.example.net" id="n3"><body>Hie you</body></message>`)
 	nurse.waitStanza(t, "bounce for a domain nobody serves", `<message[^>]*type="error"`, `id="n3"`, `remote-server-not-found`)
 }
+
+// A message for a SIMPLE user who is not registered waits in offline
+// storage and reaches her SIP client when it registers.
+func TestBridgeOfflineToSIMPLE(t *testing.T) {
+	capulets := newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
+	startDomains(t, map[*domainServer]map[string]string{
+		capulets: {"juliet": "balcony", "nurse": "angelica"},
+	}, capulets)
+	nurse := xmppConnect(t, capulets.c2sAddr(), "nurse", "capulets.example.com", "", "angelica")
+	nurse.send(t, `<message type="chat" to="juliet@capulets.example.com" id="o1"><body>Madam, your lady mother is coming</body></message>`)
+	nurse.send(t, `<message type="chat" to="juliet@capulets.example.com" id="o2"><body>The day is broke; be wary, look about</body></message>`)
+
+	juliet := newSIPUser(t, "juliet", "capulets.example.com", "balcony", "127.0.0.5", capulets.sipAddr())
+	juliet.register(t, 600)
+	first := juliet.waitRequest(t, sip.MESSAGE, `lady mother`)
+	second := juliet.waitRequest(t, sip.MESSAGE, `day is broke`)
+	if f := first.From().Address; f.User != "nurse" {
+		t.Errorf("offline MESSAGE from %s", f.String())
+	}
+	juliet.mu.Lock()
+	order := []string{}
+	for _, r := range juliet.requests {
+		if r.Method == sip.MESSAGE {
+			order = append(order, string(r.Body()))
+		}
+	}
+	juliet.mu.Unlock()
+	if len(order) != 2 || order[0] != string(first.Body()) || order[1] != string(second.Body()) {
+		t.Errorf("offline MESSAGEs in order %q", order)
+	}
+	// Taken once: a second registration brings nothing again.
+	juliet.register(t, 600)
+	nurse.send(t, `<message type="chat" to="juliet@capulets.example.com" id="o3"><body>marker</body></message>`)
+	juliet.waitRequest(t, sip.MESSAGE, `marker`)
+	juliet.mu.Lock()
+	n := 0
+	for _, r := range juliet.requests {
+		if r.Method == sip.MESSAGE {
+			n++
+		}
+	}
+	juliet.mu.Unlock()
+	if n != 3 {
+		t.Errorf("%d MESSAGEs, want 3 (the two stored ones once)", n)
+	}
+}

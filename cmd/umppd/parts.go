@@ -143,6 +143,7 @@ func (d *daemon) newGateway(xs *xmppside.Server, loc xmppside.Locator, ss *sipsi
 		Users:         st,
 		Rosters:       st,
 		Subscriptions: st,
+		Offline:       st,
 		Port:          port,
 		IdleTimeout:   cfg.Session.IdleTimeout,
 
