@@ -23,6 +23,13 @@ func (s *Server) Receive(ctx context.Context, raw []byte) error {
 	if err := parseStanza(raw, &el); err != nil {
 		return fmt.Errorf("xmppside: receive: %w", err)
 	}
+	return s.receive(ctx, &el)
+}
+
+// receive is Receive for a stanza already parsed: the inbound s2s stream
+// hands over the element it read, so that it is not parsed twice. el may
+// be changed.
+func (s *Server) receive(ctx context.Context, el *element) error {
 	from, err := parseAddr(el.attr("from"))
 	if err != nil {
 		return fmt.Errorf("xmppside: receive: from: %w", err)
@@ -49,7 +56,7 @@ func (s *Server) Receive(ctx context.Context, raw []byte) error {
 			}
 		}
 		el.attrs = kept
-		el.raw = appendStamped(nil, &el, el.attr("from"), "", "")
+		el.raw = appendStamped(nil, el, el.attr("from"), "", "")
 		el.startLen = bytes.IndexByte(el.raw, '>') + 1
 		el.selfClosing = false
 	}
@@ -58,14 +65,14 @@ func (s *Server) Receive(ctx context.Context, raw []byte) error {
 	switch el.name.Local {
 	case "message":
 		if to.local == "" {
-			snd.bounce(&el, to.full, "service-unavailable", "")
+			snd.bounce(el, to.full, "service-unavailable", "")
 			return nil
 		}
 		if s.opts.Messages != nil && typ != "error" {
-			s.opts.Messages.RemoteMessage(from.full, to.full, threadOf(&el))
+			s.opts.Messages.RemoteMessage(from.full, to.full, threadOf(el))
 		}
 		var scratch []Endpoint
-		s.deliverMessage(ctx, snd, &scratch, &el, to, el.raw)
+		s.deliverMessage(ctx, snd, &scratch, el, to, el.raw)
 	case "presence":
 		if to.local == "" {
 			return nil
@@ -85,14 +92,14 @@ func (s *Server) Receive(ctx context.Context, raw []byte) error {
 			for _, e := range s.loc.Lookup(to.bare, buf[:0]) {
 				if e.JID() == to.full {
 					if err := e.Deliver(ctx, el.raw); err != nil {
-						s.deliveryFailed(snd, &el, to, err)
+						s.deliveryFailed(snd, el, to, err)
 					}
 					return nil
 				}
 			}
 		}
 		if typ == "get" || typ == "set" {
-			snd.bounce(&el, to.full, "service-unavailable", "")
+			snd.bounce(el, to.full, "service-unavailable", "")
 		}
 	default:
 		return fmt.Errorf("xmppside: receive: not a stanza: %s", el.name.Local)

@@ -412,7 +412,7 @@ func (c *s2sIn) stanza(ctx context.Context, el *element) error {
 	if !ours[to.domain] {
 		return streamErr("invalid-from", fmt.Errorf("domain pair %s -> %s not authorized", from.domain, to.domain))
 	}
-	if err := c.srv.Receive(ctx, el.raw); err != nil {
+	if err := c.srv.receive(ctx, el); err != nil {
 		c.log.Debug("s2s stanza not routed", "peer", from.domain, "err", err)
 	}
 	return nil
