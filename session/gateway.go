@@ -52,8 +52,8 @@ const DefaultSIPResource = "umpp-sip"
 const (
 	DefaultIdleTimeout  = 10 * time.Minute
 	DefaultSetupTimeout = 20 * time.Second
-	defaultWorkers      = 16
-	defaultWorkerQueue  = 512
+	defaultWorkers      = 64
+	defaultWorkerQueue  = 256
 )
 
 // SIP is what the gateway needs from the SIP server.
@@ -150,12 +150,13 @@ type XMPP interface {
 }
 
 // Metrics counts what the gateway does; *metrics.Metrics satisfies it.
+// Subscriptions are counted by the SIP server, which sees them
+// established.
 type Metrics interface {
 	SessionStarted()
 	SessionEnded(reason string)
 	MessageRouted(path string)
 	DeliveryFailed(condition string)
-	SubscriptionStarted(direction string)
 }
 
 // GatewayOptions configure a Gateway.
@@ -389,7 +390,9 @@ func (g *Gateway) sweep() {
 }
 
 // lane queues job on the worker of key, so jobs for one key run in order.
-// It fails with ErrBusy when that worker is backed up.
+// It fails with ErrBusy when that worker is backed up. A slow SIP client
+// holds up the keys that share its lane (1/64 of them) for at most the
+// job's own timeout.
 func (g *Gateway) lane(key string, job func(context.Context)) error {
 	l := g.lanes[maphash.String(g.seed, key)%uint64(len(g.lanes))]
 	select {

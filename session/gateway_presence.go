@@ -236,9 +236,6 @@ func (g *Gateway) ensureSub(ctx context.Context, watcher, presentity string) {
 		_ = u.Unsubscribe(ctx)
 		return
 	}
-	if g.opts.Metrics != nil {
-		g.opts.Metrics.SubscriptionStarted("out")
-	}
 	g.log.Info("presence subscription started", "watcher", watcher, "presentity", presentity)
 }
 

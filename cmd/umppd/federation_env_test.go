@@ -45,6 +45,7 @@ type domainServer struct {
 	d                         *daemonProcess
 	extra                     string
 	logLevel                  string // "" is debug
+	metrics                   string // [metrics] listen; "" is off
 }
 
 // freePortOn asks the kernel for a port free on ip for both UDP and TCP.
@@ -104,10 +105,10 @@ s2s_listen = ["%s:%d"]
 [dns]
 server = %q
 [metrics]
-listen = ""
+listen = %q
 [log]
 level = %q
-`, s.domain, filepath.Join(s.dir, "data"), s.ip, s.sipPort, s.ip, s.sipPort, s.ip, s.c2sPort, s.ip, s.s2sPort, dns, cmp.Or(s.logLevel, "debug")) + s.extra
+`, s.domain, filepath.Join(s.dir, "data"), s.ip, s.sipPort, s.ip, s.sipPort, s.ip, s.c2sPort, s.ip, s.s2sPort, dns, s.metrics, cmp.Or(s.logLevel, "debug")) + s.extra
 	s.cfg = filepath.Join(s.dir, "umppd.toml")
 	if err := os.WriteFile(s.cfg, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
@@ -166,7 +167,15 @@ func startDomains(t testing.TB, users map[*domainServer]map[string]string, serve
 // their SIP.
 func romeoAndJuliet(t *testing.T, montagueExtra string) (montague, capulets *domainServer, tap *wireTap) {
 	t.Helper()
+	return romeoAndJulietWith(t, montagueExtra, func(*domainServer) {})
+}
+
+// romeoAndJulietWith is romeoAndJuliet with a change to montague before
+// it starts.
+func romeoAndJulietWith(t *testing.T, montagueExtra string, change func(*domainServer)) (montague, capulets *domainServer, tap *wireTap) {
+	t.Helper()
 	montague = newDomainServer(t, "montague.example.net", "127.0.0.2", montagueExtra)
+	change(montague)
 	capulets = newDomainServer(t, "capulets.example.com", "127.0.0.3", "")
 	tap = startTap(t, montague, capulets)
 	startDomains(t, map[*domainServer]map[string]string{
@@ -174,6 +183,23 @@ func romeoAndJuliet(t *testing.T, montagueExtra string) (montague, capulets *dom
 		capulets: {"juliet": "balcony"},
 	}, montague, capulets)
 	return montague, capulets, tap
+}
+
+// waitMetric waits until series reaches at least want at url.
+func waitMetric(t *testing.T, url, series string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, exp := scrape(t, url)
+		got := sample(t, exp, series)
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %v", series, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // wireTap records packets on the loopback interface with tcpdump.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -95,7 +97,8 @@ func TestFederationXMPPAndSIMPLE(t *testing.T) {
 // over SIP all the same, the messages carry its thread, and presence
 // crosses as SUBSCRIBE/NOTIFY.
 func TestFederationBothXMPP(t *testing.T) {
-	montague, capulets, tap := romeoAndJuliet(t, "[session]\nidle_timeout = \"4s\"\n")
+	metricsAddr := net.JoinHostPort("127.0.0.2", strconv.Itoa(freePortOn(t, "127.0.0.2")))
+	montague, capulets, tap := romeoAndJulietWith(t, "[session]\nidle_timeout = \"4s\"\n", func(m *domainServer) { m.metrics = metricsAddr })
 
 	romeo := xmppConnect(t, montague.c2sAddr(), "romeo", "montague.example.net", "", "wherefore")
 	juliet := xmppConnect(t, capulets.c2sAddr(), "juliet", "capulets.example.com", "", "balcony")
@@ -144,6 +147,21 @@ func TestFederationBothXMPP(t *testing.T) {
 		t.Errorf("umppd status = %d:\n%s", code, out)
 	}
 	tap.waitSIP(t, "BYE after montague's idle timeout", `^BYE `)
+	// The operator's metrics count the session, its end and the messages.
+	waitMetric(t, "http://"+metricsAddr+"/metrics", `umpp_im_sessions_ended_total{reason="idle"}`, 1)
+	_, exp := scrape(t, "http://"+metricsAddr+"/metrics")
+	for series, want := range map[string]float64{
+		`umpp_im_sessions_started_total`:                             1,
+		`umpp_im_sessions_active`:                                    0,
+		`umpp_presence_subscriptions_started_total{direction="out"}`: 1,
+	} {
+		if got := sample(t, exp, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if got := sample(t, exp, `umpp_messages_routed_total{path="xmpp->xmpp"}`); got < 3 {
+		t.Errorf("umpp_messages_routed_total{path=\"xmpp->xmpp\"} = %v, want at least Romeo's 3 messages", got)
+	}
 
 	// Juliet logs out: NOTIFY closed, Romeo sees her unavailable.
 	juliet.close()
