@@ -304,10 +304,10 @@ func (g *Gateway) Start(ctx context.Context) {
 	g.restoreSubscriptions(ctx)
 }
 
-// Close ends every session with BYE (bouncing what was still queued),
-// stops the workers and forgets the SIP resources. Persisted
-// subscriptions stay for the next start; the SIP server ends the live
-// ones itself when it stops.
+// Close ends every session (bouncing what was still queued; the SIP
+// server sends the BYEs as it stops), stops the workers and forgets the
+// SIP resources. Persisted subscriptions stay for the next start; the SIP
+// server ends the live ones itself when it stops.
 func (g *Gateway) Close(ctx context.Context) {
 	g.mu.Lock()
 	if g.closed {
@@ -322,28 +322,19 @@ func (g *Gateway) Close(ctx context.Context) {
 	g.endpoints = map[string]*sipEndpoint{}
 	g.mu.Unlock()
 
+	// The sessions end here (queued messages bounce); their BYEs are the
+	// SIP server's to send as it stops, and it waits for the answers
+	// before it closes its transports: a BYE of ours racing with that
+	// would leave the peer unable to answer, and its session up.
 	g.table.Close()
 	for range 3 {
 		all, _ := g.table.All(ctx)
 		if len(all) == 0 {
 			break
 		}
-		var wg sync.WaitGroup
 		for _, s := range all {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// Ended first, so that the SIP side's report of our own BYE
-				// finds nothing and the reason stays "shutdown".
-				g.end(ctx, s.Thread, EndShutdown, 0)
-				if s.DialogID != "" {
-					hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-					_ = g.opts.SIP.Hangup(hctx, s.DialogID)
-					cancel()
-				}
-			}()
+			g.end(ctx, s.Thread, EndShutdown, 0)
 		}
-		wg.Wait()
 	}
 	for _, e := range eps {
 		g.opts.XMPP.RemoveEndpoint(e)

@@ -177,7 +177,18 @@ func rootName(raw []byte) string {
 // them it loses it.
 func (g *Gateway) SIPRegistration(aor string, registered bool) {
 	if registered {
-		g.ensureEndpoint(aor)
+		g.mu.Lock()
+		e := g.endpoints[aor]
+		g.mu.Unlock()
+		if e == nil {
+			g.ensureEndpoint(aor) // flushes stored messages
+			return
+		}
+		// A refresh: a message stored while the resource was coming up
+		// (routed as offline just before it registered) goes out now.
+		if g.opts.Offline != nil {
+			_ = g.lane(aor, e.deliverOffline)
+		}
 		return
 	}
 	g.mu.Lock()

@@ -76,6 +76,10 @@ func TestBridgeOfflineToSIMPLE(t *testing.T) {
 	nurse := xmppConnect(t, capulets.c2sAddr(), "nurse", "capulets.example.com", "", "angelica")
 	nurse.send(t, `<message type="chat" to="juliet@capulets.example.com" id="o1"><body>Madam, your lady mother is coming</body></message>`)
 	nurse.send(t, `<message type="chat" to="juliet@capulets.example.com" id="o2"><body>The day is broke; be wary, look about</body></message>`)
+	// The server handles the Nurse's stream in order: once it answers a
+	// ping, both messages are stored.
+	nurse.send(t, `<iq type="get" id="ping1" to="capulets.example.com"><ping xmlns="urn:xmpp:ping"/></iq>`)
+	nurse.waitStanza(t, "pong", `<iq[^>]*id="ping1"`)
 
 	juliet := newSIPUser(t, "juliet", "capulets.example.com", "balcony", "127.0.0.5", capulets.sipAddr())
 	juliet.register(t, 600)

@@ -68,7 +68,15 @@ func TestFederationPeerRestart(t *testing.T) {
 		t.Fatalf("capulets stopped with %v", err)
 	}
 	// Shutdown: BYE for the session and "deactivated" for the watcher.
-	tap.waitSIP(t, "BYE from the stopping peer", `^BYE `)
+	bye := tap.waitSIP(t, "BYE from the stopping peer", `^BYE `)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the BYE:\n%s", bye)
+			for _, m := range tap.sipMessages() {
+				t.Logf("wire: %s", firstLine(m))
+			}
+		}
+	})
 	tap.waitSIP(t, "NOTIFY deactivated", `^NOTIFY `, `(?i)Subscription-State: *terminated;\s*reason=deactivated`)
 	romeo.waitStanza(t, "Juliet unavailable", `<presence[^>]*type="unavailable"`)
 
