@@ -804,7 +804,11 @@ func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subs
 	}
 	s.route(ctx, req, "", "")
 	res, err := s.client.Do(ctx, req)
-	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && !strings.HasPrefix(state, "terminated") {
+	// The subscription ends on no answer, 481 and the 4xx/6xx refusals
+	// (RFC 6665 §4.2.2). A 5xx does not end it: NOTIFYs of one
+	// subscription may overtake each other, and the subscriber answers
+	// the older one 500 (RFC 3261 §12.2.2, a CSeq lower than the last).
+	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && (res.StatusCode < 500 || res.StatusCode >= 600) && !strings.HasPrefix(state, "terminated") {
 		if err != nil {
 			s.log.Debug("notify failed", "call_id", sub.callID, "method", "NOTIFY", "error", err)
 			if s.serveContext().Err() != nil {
