@@ -70,10 +70,16 @@ func startBaresipUser(t *testing.T, ip, dns, account string, contacts []string) 
 		t.Skipf("%s not installed (%v); install Debian package baresip-core", fedBaresipBinary, err)
 	}
 	dir := t.TempDir()
+	// baresip listens for SIP on the port and for SIP over TLS on the
+	// next one: the control port must be neither.
+	sipPort := freePortOn(t, ip)
 	ctrlPort := freePortOn(t, ip)
+	for ctrlPort == sipPort || ctrlPort == sipPort+1 {
+		ctrlPort = freePortOn(t, ip)
+	}
 	config := strings.Join([]string{
 		"poll_method epoll",
-		"sip_listen " + net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
+		"sip_listen " + net.JoinHostPort(ip, strconv.Itoa(sipPort)),
 		"dns_server " + dns,
 		"module_path " + fedBaresipModules,
 		// No audio or video: this user registers, publishes and
