@@ -539,10 +539,11 @@ func setHostPort(t *Target, host, port string) error {
 // LookupIP returns the IPv4 and IPv6 addresses of host (a SIP or XMPP
 // target's Host), asking the resolver's configured DNS servers for A and
 // AAAA records (CNAME chains followed by the server). An IP literal, with
-// or without brackets, is returned as it is without a query. Answers are
-// not cached here: callers that check addresses often keep them for the
-// targets' TTL. It is for checking where a peer's request came from
-// (RFC 5922 alternatives, draft §5); dialers resolve names themselves.
+// or without brackets, is returned as it is without a query. Answers
+// come from the resolver's cache for their TTL, like every other
+// question. It is for checking where a peer's request came from (RFC 5922
+// alternatives, draft §5) and for dialers that must use the configured
+// servers (the SIP server's targets in umppd).
 func (r *Resolver) LookupIP(ctx context.Context, host string) ([]net.IP, error) {
 	name, err := lookupDomain(host)
 	if err != nil {
@@ -554,34 +555,12 @@ func (r *Resolver) LookupIP(ctx context.Context, host string) ([]net.IP, error) 
 	var ips []net.IP
 	var errs []error
 	for _, qtype := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
-		m := new(dns.Msg)
-		m.SetQuestion(name+".", qtype)
-		m.RecursionDesired = true
-		m.SetEdns0(ednsSize, false)
-		answered := false
-		for _, server := range r.servers {
-			resp, err := r.exchange(ctx, m, server)
-			if err == nil && resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-				err = rcodeError(resp.Rcode)
-			}
-			if err != nil {
-				errs = append(errs, &DNSError{Name: name + ".", Type: dns.TypeToString[qtype], Server: server, Err: err})
-				continue
-			}
-			for _, rr := range resp.Answer {
-				switch rr := rr.(type) {
-				case *dns.A:
-					ips = append(ips, rr.A)
-				case *dns.AAAA:
-					ips = append(ips, rr.AAAA)
-				}
-			}
-			answered = true
-			break
+		a, err := r.lookup(ctx, name+".", qtype)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		if !answered && ctx.Err() != nil {
-			break
-		}
+		ips = append(ips, a.ips...) // a copy: the answer stays in the cache
 	}
 	if len(ips) == 0 && len(errs) > 0 {
 		return nil, errors.Join(errs...)

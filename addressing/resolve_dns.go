@@ -74,7 +74,7 @@ type srvRecord struct {
 // answer is an immutable, cacheable result of one question.
 type answer struct {
 	srv      []srvRecord // SRV questions
-	addrs    int         // A/AAAA questions: number of addresses
+	ips      []net.IP    // A/AAAA questions: the addresses
 	negative bool        // NXDOMAIN or NODATA
 	expires  time.Time
 }
@@ -198,7 +198,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*answe
 		r.log.Debug("dns query", slog.String("name", name),
 			slog.String("type", dns.TypeToString[qtype]), slog.String("server", server),
 			slog.String("rcode", dns.RcodeToString[resp.Rcode]),
-			slog.Int("answers", len(a.srv)+a.addrs), slog.Duration("ttl", a.ttl(r.now())))
+			slog.Int("answers", len(a.srv)+len(a.ips)), slog.Duration("ttl", a.ttl(r.now())))
 		return a, nil
 	}
 	var err error
@@ -242,8 +242,10 @@ func (r *Resolver) makeAnswer(resp *dns.Msg, qtype uint16) *answer {
 		case *dns.SRV:
 			a.srv = append(a.srv, srvRecord{Target: strings.ToLower(dns.Fqdn(rr.Target)),
 				Port: rr.Port, Priority: rr.Priority, Weight: rr.Weight})
-		case *dns.A, *dns.AAAA:
-			a.addrs++
+		case *dns.A:
+			a.ips = append(a.ips, rr.A)
+		case *dns.AAAA:
+			a.ips = append(a.ips, rr.AAAA)
 		}
 	}
 	now := r.now()

@@ -228,7 +228,7 @@ func (r *Resolver) addressFallback(ctx context.Context, domain string) (source s
 		if err != nil {
 			return "", 0, err
 		}
-		if a.addrs > 0 {
+		if len(a.ips) > 0 {
 			return dns.TypeToString[qtype] + " " + fqdn + " (default port)", a.ttl(r.now()), nil
 		}
 	}
