@@ -333,7 +333,7 @@ func (g *Gateway) Close(ctx context.Context) {
 			break
 		}
 		for _, s := range all {
-			g.end(ctx, s.Thread, EndShutdown, 0)
+			g.end(ctx, s.Thread, EndShutdown, "")
 		}
 	}
 	for _, e := range eps {
@@ -367,7 +367,7 @@ func (g *Gateway) sweep() {
 		idle, _ := g.table.Idle(g.ctx, time.Now(), time.Duration(g.idle.Load()))
 		for _, s := range idle {
 			g.log.Info("session idle, hanging up", "thread", s.Thread, "local", s.Local.String(), "remote", s.Remote.String())
-			g.end(g.ctx, s.Thread, EndIdle, 0)
+			g.end(g.ctx, s.Thread, EndIdle, "")
 			if s.DialogID != "" {
 				hctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
 				if err := g.opts.SIP.Hangup(hctx, s.DialogID); err != nil {

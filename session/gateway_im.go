@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -17,12 +18,9 @@ import (
 // through Submit) sends to another domain: the XMPP host's Remote. Errors
 // with a Condition() method are bounced to the sender by the XMPP host.
 func (g *Gateway) Deliver(ctx context.Context, st Stanza) error {
-	to, ok := hostJID(st.To)
-	if !ok {
-		var err error
-		if to, err = addressing.ParseJID(st.To); err != nil {
-			return &StanzaError{Cond: CondJIDMalformed, Err: err}
-		}
+	to, err := stanzaJID(st.To)
+	if err != nil {
+		return &StanzaError{Cond: CondJIDMalformed, Err: err}
 	}
 	switch m := g.mode(ctx, to.Domain); m {
 	case ModeXMPP:
@@ -57,14 +55,8 @@ func (g *Gateway) deliverUMPP(ctx context.Context, st Stanza, to addressing.Addr
 // sendInSession sends a message in the session of its (sender, recipient)
 // pair, setting one up first when there is none.
 func (g *Gateway) sendInSession(ctx context.Context, st Stanza, to addressing.Address) error {
-	local, ok := hostJID(st.From)
-	if !ok {
-		var err error
-		if local, err = addressing.ParseJID(st.From); err != nil {
-			local = addressing.Address{}
-		}
-	}
-	if local.IsBare() || local.Local == "" {
+	local, err := stanzaJID(st.From)
+	if err != nil || local.IsBare() || local.Local == "" {
 		return g.opts.XMPP.SendRemote(ctx, st) // from the server itself
 	}
 	remote := to.Bare()
@@ -168,7 +160,7 @@ func (g *Gateway) runSetup(s Session, su *setup) {
 		}
 		log.Warn("session setup failed", "status", code, "condition", cond, "error", err)
 		su.code, su.cond = code, cond
-		g.end(g.ctx, s.Thread, reason, 0, cond)
+		g.end(g.ctx, s.Thread, reason, cond)
 		return
 	}
 	remote, perr := addressing.ParseJID(ans.JID)
@@ -176,7 +168,7 @@ func (g *Gateway) runSetup(s Session, su *setup) {
 		log.Warn("session answer names another user, hanging up", "jid", ans.JID)
 		_ = g.opts.SIP.Hangup(ctx, dlg.ID)
 		su.code, su.cond = 488, CondNotAcceptable
-		g.end(g.ctx, s.Thread, EndRejected, 0, CondNotAcceptable)
+		g.end(g.ctx, s.Thread, EndRejected, CondNotAcceptable)
 		return
 	}
 	msgs, err := g.table.Established(g.ctx, s.Thread, remote, dlg.ID, dlg.CallID)
@@ -212,26 +204,25 @@ func conditionOr(err error, def string) string {
 	return def
 }
 
-// end ends a session by thread, or by dialog when dialogID is set, and
-// deals with what was still queued: bounced with cond (or the reason's
-// condition), or sent again through a new session after bye and idle.
-func (g *Gateway) end(ctx context.Context, thread string, reason EndReason, _ int, cond ...string) {
+// end ends a session by thread and deals with what was still queued (see
+// ended).
+func (g *Gateway) end(ctx context.Context, thread string, reason EndReason, cond string) {
 	s, left, err := g.table.End(ctx, thread, reason)
 	if err != nil {
 		return
 	}
-	g.ended(s, reason, left, cond...)
+	g.ended(s, reason, left, cond)
 }
 
-func (g *Gateway) ended(s Session, reason EndReason, left [][]byte, cond ...string) {
+// ended follows the end of a session: messages still queued bounce with
+// cond, or the reason's condition when cond is "", or are sent again
+// through a new session after bye and idle.
+func (g *Gateway) ended(s Session, reason EndReason, left [][]byte, cond string) {
 	if s.DialogID != "" && g.opts.Metrics != nil && (s.Direction == Inbound || reason != EndRejected) {
 		g.opts.Metrics.SessionEnded(metricReason(reason))
 	}
 	g.log.Info("session ended", "thread", s.Thread, "local", s.Local.String(), "remote", s.Remote.String(), "reason", string(reason), "queued", len(left))
-	c := reason.BounceCondition()
-	if len(cond) > 0 && cond[0] != "" {
-		c = cond[0]
-	}
+	c := cmp.Or(cond, reason.BounceCondition())
 	if c != "" {
 		g.bounceAll(left, c)
 		return
@@ -272,14 +263,14 @@ func (g *Gateway) bounce(raw []byte, cond string) {
 		return
 	}
 	g.countFailed(cond)
-	b := errorStanza("message", m.To.String(), m.From.String(), m.ID, cond, raw)
+	b := errorStanza("message", m.To.String(), m.From.String(), m.ID, cond)
 	if err := g.opts.XMPP.Receive(g.ctx, b); err != nil {
 		g.log.Debug("bounce failed", "to", m.From.String(), "error", err)
 	}
 }
 
 // errorStanza writes an error reply (RFC 6120 §8.3.1).
-func errorStanza(name, from, to, id, cond string, _ []byte) []byte {
+func errorStanza(name, from, to, id, cond string) []byte {
 	var w bytes.Buffer
 	w.WriteString("<" + name)
 	msgAttr(&w, "from", from)
@@ -414,7 +405,7 @@ func (g *Gateway) Ended(ctx context.Context, dialogID, _ string, reason string) 
 	if err != nil {
 		return
 	}
-	g.ended(s, r, left)
+	g.ended(s, r, left, "")
 }
 
 // RemoteMessage keeps the session of a message that arrived over s2s
@@ -466,15 +457,12 @@ func (g *Gateway) DeliverSIP(ctx context.Context, in SIPInbound) (int, string) {
 	from := in.Sender.Bare()
 	from.Resource = g.opts.SIPResource
 	m.From = from
-	if g.isLocal(target.Domain) {
-		if err := g.opts.XMPP.Submit(ctx, from.String(), m.XMPP("")); err != nil {
-			return g.sipStatusFor(err)
-		}
-		g.countRouted("sip->xmpp")
-		return 200, "OK"
-	}
 	if err := g.opts.XMPP.Submit(ctx, from.String(), m.XMPP("")); err != nil {
 		return g.sipStatusFor(err)
+	}
+	if g.isLocal(target.Domain) {
+		g.countRouted("sip->xmpp")
+		return 200, "OK"
 	}
 	// A UMPP peer: wait for the session's setup so that a failure reaches
 	// the sender as the INVITE's status.
@@ -517,11 +505,11 @@ func (g *Gateway) sipStatusFor(err error) (int, string) {
 // SUBSCRIBEs the roster observer starts; the rest has no SIP form.
 func (g *Gateway) deliverSIPPeer(ctx context.Context, st Stanza, to addressing.Address) error {
 	g.presenceToPeer(ctx, st)
-	if st.Name != "message" || st.Type == MessageError || st.Type == MessageGroupchat {
-		if st.Name == "message" && st.Type == MessageGroupchat {
-			return &StanzaError{Cond: CondServiceUnavailable}
-		}
+	switch {
+	case st.Name != "message" || st.Type == MessageError:
 		return nil
+	case st.Type == MessageGroupchat:
+		return &StanzaError{Cond: CondServiceUnavailable}
 	}
 	m, err := ParseXMPPMessage(inClientNS(st.Raw))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/beevik/etree"
 
@@ -61,7 +62,7 @@ func parsePresence(raw []byte) (p pidf.XMPPPresence, from string, ok bool) {
 }
 
 func resourceOf(jid string) string {
-	if i := bytes.IndexByte([]byte(jid), '/'); i >= 0 {
+	if i := strings.IndexByte(jid, '/'); i >= 0 {
 		return jid[i+1:]
 	}
 	return ""

@@ -37,6 +37,15 @@ func hostJID(s string) (addressing.Address, bool) {
 	return a, true
 }
 
+// stanzaJID reads a JID of a stanza the XMPP host handed over: split
+// directly when it has the normalized form, else parsed.
+func stanzaJID(s string) (addressing.Address, error) {
+	if a, ok := hostJID(s); ok {
+		return a, nil
+	}
+	return addressing.ParseJID(s)
+}
+
 // retarget rewrites a <message/> for a session: from and to set, the
 // thread set to thread. ok is false when raw is not in the shape the XMPP
 // host writes; the caller then takes the slow path.

@@ -73,12 +73,11 @@ func (e *sipEndpoint) deliverMessage(raw []byte) error {
 		return nil // receipts and the like: nothing SIP carries
 	}
 	from, to := m.From.Bare(), e.user
-	orig := bytes.Clone(raw)
 	err = e.g.lane(e.user.BareJID(), func(ctx context.Context) {
 		if err := e.g.opts.SIP.SendMessage(ctx, from, to, sm.ContentType, sm.Body); err != nil {
 			cond := conditionOr(e.g.sipError(err), CondServiceUnavailable)
 			e.g.log.Info("message to sip user failed", "to", e.jid, "from", from.String(), "condition", cond, "error", err)
-			e.bounce(ctx, orig, m, cond)
+			e.bounce(ctx, m, cond)
 			return
 		}
 		e.g.countRouted("xmpp->sip")
@@ -91,9 +90,9 @@ func (e *sipEndpoint) deliverMessage(raw []byte) error {
 
 // bounce answers a message the SIP user could not take with an error from
 // the SIP resource.
-func (e *sipEndpoint) bounce(ctx context.Context, _ []byte, m Message, cond string) {
+func (e *sipEndpoint) bounce(ctx context.Context, m Message, cond string) {
 	e.g.countFailed(cond)
-	b := errorStanza("message", "", m.From.String(), m.ID, cond, nil)
+	b := errorStanza("message", "", m.From.String(), m.ID, cond)
 	if err := e.g.opts.XMPP.Submit(ctx, e.jid, b); err != nil {
 		e.g.log.Debug("bounce from sip user failed", "to", m.From.String(), "error", err)
 	}
@@ -104,7 +103,7 @@ func (e *sipEndpoint) bounce(ctx context.Context, _ []byte, m Message, cond stri
 // Presence of local users and of UMPP and SIMPLE peers' users reaches SIP
 // watchers by other ways.
 func (e *sipEndpoint) deliverPresence(ctx context.Context, raw []byte) {
-	if bytes.Contains(raw, []byte(`type="unsubscribed"`)) || bytes.Contains(raw, []byte(`type='unsubscribed'`)) {
+	if attrValue(raw, "type") == "unsubscribed" {
 		if from := attrValue(raw, "from"); from != "" {
 			// A local user refused or revoked: the SIP watcher's
 			// subscription ends.
