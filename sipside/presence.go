@@ -363,17 +363,7 @@ func (s *Server) presenceTarget(ctx context.Context, req *sip.Request, tx sip.Se
 		}
 		return s.peerPresenceTarget(ctx, req, tx, local, peer)
 	}
-	fromHost := uriHost(req.From().Address)
-	if !s.domains[fromHost] {
-		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
-		return "", "", false
-	}
-	sender, ok = s.requireAuth(ctx, req, tx, fromHost, false)
-	if !ok {
-		return "", "", false
-	}
-	if aor, ok := aorOf(req.From().Address); !ok || aor != sender {
-		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
+	if sender, ok = s.localSubscriber(ctx, req, tx); !ok {
 		return "", "", false
 	}
 	if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
@@ -948,22 +938,32 @@ func domainOf(jid string) string {
 	return jid[i+1:]
 }
 
+// localSubscriber authenticates the sender of a PUBLISH or SUBSCRIBE as a
+// user of one of our domains whose From is their own address; it answers
+// 403 or the digest challenge itself and returns false otherwise.
+func (s *Server) localSubscriber(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (string, bool) {
+	fromHost := uriHost(req.From().Address)
+	if !s.domains[fromHost] {
+		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
+		return "", false
+	}
+	sender, ok := s.requireAuth(ctx, req, tx, fromHost, false)
+	if !ok {
+		return "", false
+	}
+	if aor, ok := aorOf(req.From().Address); !ok || aor != sender {
+		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
+		return "", false
+	}
+	return sender, true
+}
+
 // remotePresenceTarget is presenceTarget for a SUBSCRIBE to a presentity
 // of another domain, which RemotePresence follows for local watchers:
 // the sender must be an authenticated local user (peers and others get
 // 403: we do not relay subscriptions between other domains).
 func (s *Server) remotePresenceTarget(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (presentity, watcher string, ok bool) {
-	fromHost := uriHost(req.From().Address)
-	if !s.domains[fromHost] {
-		s.reply(req, tx, 403, "Forbidden - Sender domain not served here")
-		return "", "", false
-	}
-	watcher, ok = s.requireAuth(ctx, req, tx, fromHost, false)
-	if !ok {
-		return "", "", false
-	}
-	if aor, ok := aorOf(req.From().Address); !ok || aor != watcher {
-		s.reply(req, tx, 403, "Forbidden - From does not match credentials")
+	if watcher, ok = s.localSubscriber(ctx, req, tx); !ok {
 		return "", "", false
 	}
 	if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
