@@ -17,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/umpp/umpp/internal/testenv"
 )
 
 // Juliet on a real SIMPLE client: Debian's baresip 1.0.0 (baresip-core),
@@ -212,37 +210,6 @@ func (b *baresipUser) waitOutput(t *testing.T, what, pattern string) string {
 	}
 	t.Fatalf("baresip never printed %s (%q):\n%s", what, pattern, b.out.String())
 	return ""
-}
-
-// startDomainsConfigured is startDomains with a hook that may rewrite a
-// server's configuration file between writeConfig and the users being
-// added (the extra string of newDomainServer is appended after the
-// [log] table, so it cannot add a key to [sip]).
-func startDomainsConfigured(t *testing.T, users map[*domainServer]map[string]string, configure func(*domainServer), servers ...*domainServer) *testenv.DNS {
-	t.Helper()
-	opts := []string{"local=/example.net/", "local=/example.com/", "local=/example.org/", "local-ttl=1"}
-	for _, s := range servers {
-		opts = append(opts, s.srvRecords()...)
-	}
-	dns := testenv.DNSMasq(t, "127.0.0.1", opts...)
-	for _, s := range servers {
-		s.writeConfig(t, dns.Addr)
-		configure(s)
-		for u, pw := range users[s] {
-			s.addUser(t, u, pw)
-		}
-	}
-	for _, s := range servers {
-		s.start(t)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, s := range servers {
-				t.Logf("%s logs:\n%s", s.domain, s.logs())
-			}
-		}
-	})
-	return dns
 }
 
 // setSIPKey adds key = value to the [sip] table of s's configuration.

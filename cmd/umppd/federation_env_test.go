@@ -137,6 +137,15 @@ func (s *domainServer) stopNow(t testing.TB) { _ = s.d.stop(t, os.Interrupt) }
 // servers, with users (local -> password) added before each starts.
 func startDomains(t testing.TB, users map[*domainServer]map[string]string, servers ...*domainServer) *testenv.DNS {
 	t.Helper()
+	return startDomainsConfigured(t, users, func(*domainServer) {}, servers...)
+}
+
+// startDomainsConfigured is startDomains with a hook that may rewrite a
+// server's configuration file between writeConfig and the users being
+// added (the extra string of newDomainServer is appended after the
+// [log] table, so it cannot add a key to [sip]).
+func startDomainsConfigured(t testing.TB, users map[*domainServer]map[string]string, configure func(*domainServer), servers ...*domainServer) *testenv.DNS {
+	t.Helper()
 	opts := []string{"local=/example.net/", "local=/example.com/", "local=/example.org/", "local-ttl=1"}
 	for _, s := range servers {
 		opts = append(opts, s.srvRecords()...)
@@ -144,6 +153,7 @@ func startDomains(t testing.TB, users map[*domainServer]map[string]string, serve
 	dns := testenv.DNSMasq(t, "127.0.0.1", opts...)
 	for _, s := range servers {
 		s.writeConfig(t, dns.Addr)
+		configure(s)
 		for u, pw := range users[s] {
 			s.addUser(t, u, pw)
 		}
