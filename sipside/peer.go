@@ -354,19 +354,7 @@ func (s *Server) peerPresenceTarget(ctx context.Context, req *sip.Request, tx si
 		s.reply(req, tx, 403, "Forbidden - Peers only subscribe to local users")
 		return "", "", false
 	}
-	presentity, ok = aorOf(req.Recipient)
-	if !ok {
-		s.reply(req, tx, 404, "Not Found")
-		return "", "", false
-	}
-	exists, err := s.userExists(ctx, presentity)
-	if err != nil {
-		s.log.Error("presentity lookup failed", "call_id", callID(req), "method", string(req.Method), "error", err)
-		s.reply(req, tx, 500, "Server Internal Error")
-		return "", "", false
-	}
-	if !exists {
-		s.reply(req, tx, 404, "Not Found")
+	if presentity, ok = s.localPresentity(ctx, req, tx); !ok {
 		return "", "", false
 	}
 	return presentity, sender, true

@@ -369,19 +369,7 @@ func (s *Server) presenceTarget(ctx context.Context, req *sip.Request, tx sip.Se
 	if presentity, inDialog := s.subscriptionPresentity(req, tx); inDialog {
 		return presentity, sender, presentity != ""
 	}
-	presentity, ok = aorOf(req.Recipient)
-	if !ok {
-		s.reply(req, tx, 404, "Not Found")
-		return "", "", false
-	}
-	exists, err := s.userExists(ctx, presentity)
-	if err != nil {
-		s.log.Error("presentity lookup failed", "call_id", callID(req), "method", string(req.Method), "error", err)
-		s.reply(req, tx, 500, "Server Internal Error")
-		return "", "", false
-	}
-	if !exists {
-		s.reply(req, tx, 404, "Not Found")
+	if presentity, ok = s.localPresentity(ctx, req, tx); !ok {
 		return "", "", false
 	}
 	return presentity, sender, true
@@ -936,6 +924,28 @@ func (s *Server) deactivateAll() {
 func domainOf(jid string) string {
 	i := strings.LastIndexByte(jid, '@')
 	return jid[i+1:]
+}
+
+// localPresentity returns the existing local user the request's
+// Request-URI names; it answers 404 (500 when the store fails) and
+// returns false otherwise.
+func (s *Server) localPresentity(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (string, bool) {
+	presentity, ok := aorOf(req.Recipient)
+	if !ok {
+		s.reply(req, tx, 404, "Not Found")
+		return "", false
+	}
+	exists, err := s.userExists(ctx, presentity)
+	if err != nil {
+		s.log.Error("presentity lookup failed", "call_id", callID(req), "method", string(req.Method), "error", err)
+		s.reply(req, tx, 500, "Server Internal Error")
+		return "", false
+	}
+	if !exists {
+		s.reply(req, tx, 404, "Not Found")
+		return "", false
+	}
+	return presentity, true
 }
 
 // localSubscriber authenticates the sender of a PUBLISH or SUBSCRIBE as a
