@@ -56,11 +56,8 @@ func (b *bridge) RemoteMessage(from, to string, thread []byte) {
 	}
 }
 
-// rosterBridge is xmppside.RosterObserver (its method would clash with
-// nothing, but keeping the observers apart reads better in logs).
-type rosterBridge struct{ *bridge }
-
-func (b rosterBridge) RosterChanged(ctx context.Context, it store.RosterItem, removed bool) {
+// xmppside.RosterObserver
+func (b *bridge) RosterChanged(ctx context.Context, it store.RosterItem, removed bool) {
 	if g := b.gateway(); g != nil {
 		g.RosterChanged(ctx, it, removed)
 	}
@@ -120,10 +117,8 @@ func (b *bridge) MaySubscribe(ctx context.Context, watcher, presentity string) (
 	return policy(d), err
 }
 
-// remoteBridge is sipside.RemotePresence.
-type remoteBridge struct{ *bridge }
-
-func (b remoteBridge) Watch(ctx context.Context, watcher, presentity string) (sipside.PolicyDecision, error) {
+// sipside.RemotePresence
+func (b *bridge) Watch(ctx context.Context, watcher, presentity string) (sipside.PolicyDecision, error) {
 	g := b.gateway()
 	if g == nil {
 		return sipside.PolicyDeny, errors.New("gateway starting")
@@ -132,7 +127,7 @@ func (b remoteBridge) Watch(ctx context.Context, watcher, presentity string) (si
 	return policy(d), err
 }
 
-func (b remoteBridge) Unwatch(watcher, presentity string) {
+func (b *bridge) Unwatch(watcher, presentity string) {
 	if g := b.gateway(); g != nil {
 		g.Unwatch(watcher, presentity)
 	}

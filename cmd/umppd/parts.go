@@ -50,7 +50,7 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		Locator:  loc,
 		Remote:   b,
 		Presence: b,
-		Roster:   rosterBridge{b},
+		Roster:   b,
 		Messages: b,
 	})
 	if err != nil {
@@ -95,7 +95,7 @@ func (d *daemon) buildParts(ctx context.Context) error {
 		PresencePolicy:   b,
 		Gateway:          b,
 		Sessions:         b,
-		RemotePresence:   remoteBridge{b},
+		RemotePresence:   b,
 		PresenceChanged:  b.presenceChanged,
 		DigestAlgorithms: cfg.SIP.DigestAlgorithms,
 		Metrics:          d.sipMetrics(),
