@@ -350,14 +350,7 @@ func (w *wireTap) waitSIP(t *testing.T, what string, patterns ...string) string 
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, m := range w.sipMessages() {
-			ok := true
-			for _, p := range patterns {
-				if !regexp.MustCompile(p).MatchString(m) {
-					ok = false
-					break
-				}
-			}
-			if ok {
+			if matchesAll(m, patterns) {
 				return m
 			}
 		}
@@ -465,14 +458,7 @@ func (u *xmppUser) waitStanza(t *testing.T, what string, patterns ...string) str
 		got := append([]string(nil), u.received...)
 		u.mu.Unlock()
 		for _, s := range got {
-			ok := true
-			for _, p := range patterns {
-				if !regexp.MustCompile(p).MatchString(s) {
-					ok = false
-					break
-				}
-			}
-			if ok {
+			if matchesAll(s, patterns) {
 				return s
 			}
 		}
@@ -665,14 +651,7 @@ func (u *sipUser) waitRequest(t *testing.T, method sip.RequestMethod, patterns .
 			if r.Method != method {
 				continue
 			}
-			ok := true
-			for _, p := range patterns {
-				if !regexp.MustCompile(p).MatchString(r.String()) {
-					ok = false
-					break
-				}
-			}
-			if ok {
+			if matchesAll(r.String(), patterns) {
 				return r
 			}
 		}
@@ -690,3 +669,13 @@ func (u *sipUser) waitRequest(t *testing.T, method sip.RequestMethod, patterns .
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// matchesAll reports whether s matches every one of patterns.
+func matchesAll(s string, patterns []string) bool {
+	for _, p := range patterns {
+		if !regexpMatch(p, s) {
+			return false
+		}
+	}
+	return true
+}
