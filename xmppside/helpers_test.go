@@ -23,6 +23,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/umpp/umpp/internal/certs"
+	"github.com/umpp/umpp/internal/testenv"
 	"github.com/umpp/umpp/store"
 	"github.com/umpp/umpp/store/sqlite"
 )
@@ -201,8 +202,6 @@ type loginOpts struct {
 // login connects with mellium's client side (STARTTLS unless direct),
 // authenticates and binds.
 func (e *testEnv) login(user, password string, lo loginOpts) (*client, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if lo.mech.Name == "" {
 		lo.mech = sasl.ScramSha256
 	}
@@ -222,7 +221,7 @@ func (e *testEnv) login(user, password string, lo loginOpts) (*client, error) {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	feats = append(feats, xmpp.SASL("", password, lo.mech), bindResource(lo.resource))
-	s, err := xmpp.NewClientSession(ctx, origin, nc, feats...)
+	s, err := testenv.XMPPClientSession(nc, origin, 10*time.Second, feats...)
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
@@ -236,16 +235,9 @@ func (e *testEnv) login(user, password string, lo loginOpts) (*client, error) {
 				return err
 			}
 			if start.Name.Local == "iq" && (n.attr("type") == "get" || n.attr("type") == "set") {
-				// Answer roster pushes and server queries, through Send
-				// like every other write: the handler's own encoder is
-				// not serialized with Send on the test's goroutine, and
-				// the two writing at once garbled the stream.
+				// Answer roster pushes and server queries.
 				reply := fmt.Sprintf("<iq type='result' id='%s'/>", n.attr("id"))
-				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					_ = s.Send(ctx, xml.NewDecoder(strings.NewReader(reply)))
-				}()
+				go func() { _ = testenv.XMPPSend(s, reply, 5*time.Second) }()
 			}
 			select {
 			case c.in <- n:
@@ -277,9 +269,7 @@ func (c *client) close() {
 // send writes raw XML through mellium's encoder.
 func (c *client) send(raw string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.s.Send(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
+	if err := testenv.XMPPSend(c.s, raw, 5*time.Second); err != nil {
 		c.t.Fatalf("%s: send: %v", c.jid, err)
 	}
 }

@@ -186,8 +186,6 @@ func (h *s2sHost) login(user, password, resource string) *client {
 // loginAt logs a mellium client in at a c2s address (ours or Prosody's).
 func loginAt(t testing.TB, addr, full, password string, mech sasl.Mechanism, cfg *tls.Config) *client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	origin, err := jid.Parse(full)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +200,7 @@ func loginAt(t testing.TB, addr, full, password string, mech sasl.Mechanism, cfg
 	if origin.Resourcepart() != "" {
 		bind = bindResource(origin.Resourcepart())
 	}
-	s, err := xmpp.NewClientSession(ctx, origin, nc, xmpp.StartTLS(cfg), xmpp.SASL("", password, mech), bind)
+	s, err := testenv.XMPPClientSession(nc, origin, 10*time.Second, xmpp.StartTLS(cfg), xmpp.SASL("", password, mech), bind)
 	if err != nil {
 		_ = nc.Close()
 		t.Fatalf("login %s: %v", origin, err)

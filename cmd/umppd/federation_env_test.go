@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -25,8 +26,6 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-
-	"crypto/tls"
 
 	"github.com/umpp/umpp/internal/testenv"
 )
@@ -391,8 +390,6 @@ func xmppConnect(t *testing.T, addr, local, domain, resource, password string) *
 // the SASL mechanism mech, and records the stanzas it receives.
 func xmppLoginWith(t *testing.T, addr, local, domain, resource, password string, tlsCfg *tls.Config, mech sasl.Mechanism) *xmppUser {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	origin, err := jid.New(local, domain, resource)
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +398,7 @@ func xmppLoginWith(t *testing.T, addr, local, domain, resource, password string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := xmpp.NewClientSession(ctx, origin, nc,
+	s, err := testenv.XMPPClientSession(nc, origin, 30*time.Second,
 		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, mech), xmpp.BindResource())
 	if err != nil {
 		nc.Close()
@@ -442,9 +439,7 @@ func (u *xmppUser) close() {
 
 func (u *xmppUser) send(t *testing.T, stanza string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := u.s.Send(ctx, xml.NewDecoder(strings.NewReader(stanza))); err != nil {
+	if err := testenv.XMPPSend(u.s, stanza, 10*time.Second); err != nil {
 		t.Fatalf("%s sends: %v", u.jid, err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/xml"
 	"fmt"
@@ -20,6 +19,8 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+
+	"github.com/umpp/umpp/internal/testenv"
 )
 
 // metricsConfig writes a configuration (writeConfig's) whose metrics
@@ -73,8 +74,6 @@ func xmppLogin(t *testing.T, addr, user, password string) *xmppClient {
 // dialXMPP is xmppLogin for goroutines other than the test's: it returns
 // its error.
 func dialXMPP(t *testing.T, addr, user, password string) (*xmppClient, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	origin, err := jid.New(user, "montague.example.net", "")
 	if err != nil {
 		return nil, err
@@ -84,7 +83,7 @@ func dialXMPP(t *testing.T, addr, user, password string) (*xmppClient, error) {
 		return nil, err
 	}
 	tlsCfg := &tls.Config{ServerName: "montague.example.net", InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	s, err := xmpp.NewClientSession(ctx, origin, nc,
+	s, err := testenv.XMPPClientSession(nc, origin, 30*time.Second,
 		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, sasl.ScramSha256), xmpp.BindResource())
 	if err != nil {
 		nc.Close()
@@ -136,9 +135,7 @@ func (c *xmppClient) sendRaw(t *testing.T, stanza string) {
 }
 
 func (c *xmppClient) trySend(stanza string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.s.Send(ctx, xml.NewDecoder(strings.NewReader(stanza))); err != nil {
+	if err := testenv.XMPPSend(c.s, stanza, 10*time.Second); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/xml"
@@ -22,8 +21,6 @@ import (
 // certificate, and sends what it receives to the returned channel.
 func prosodyClient(t *testing.T, p *Prosody, local, password string) (*xmpp.Session, <-chan string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	origin := jid.MustParse(local + "@" + p.Domain)
 	nc, err := net.DialTimeout("tcp", p.C2SAddr, 5*time.Second)
 	if err != nil {
@@ -31,7 +28,7 @@ func prosodyClient(t *testing.T, p *Prosody, local, password string) (*xmpp.Sess
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(p.CertPEM)
-	s, err := xmpp.NewClientSession(ctx, origin, nc,
+	s, err := XMPPClientSession(nc, origin, 20*time.Second,
 		xmpp.StartTLS(&tls.Config{ServerName: p.Domain, RootCAs: pool, MinVersion: tls.VersionTLS12}),
 		xmpp.SASL("", password, sasl.Plain), xmpp.BindResource())
 	if err != nil {
@@ -39,7 +36,7 @@ func prosodyClient(t *testing.T, p *Prosody, local, password string) (*xmpp.Sess
 		return nil, nil, err
 	}
 	// Available, so that chat messages to the bare JID reach it.
-	if err := s.Send(ctx, xml.NewDecoder(strings.NewReader("<presence/>"))); err != nil {
+	if err := XMPPSend(s, "<presence/>", 10*time.Second); err != nil {
 		return nil, nil, err
 	}
 	got := make(chan string, 16)
@@ -108,10 +105,8 @@ func TestProsody(t *testing.T) {
 		t.Fatalf("bob logs in: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	msg := `<message type="chat" to="bob@montague.example.net" id="m1"><body>Good pilgrim</body></message>`
-	if err := alice.Send(ctx, xml.NewDecoder(strings.NewReader(msg))); err != nil {
+	if err := XMPPSend(alice, msg, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(20 * time.Second)
