@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,12 @@ type peer struct {
 	got     chan *sip.Request
 	notify  chan *sip.Request
 	answer  int // status it answers MESSAGEs with
+	// holdNotify delays each NOTIFY's answer, as a slow subscriber
+	// would; overlapped records a NOTIFY arriving while another was
+	// still unanswered.
+	holdNotify atomic.Int64 // a time.Duration
+	unanswered atomic.Int32
+	overlapped atomic.Bool
 }
 
 func newPeer(t *testing.T, user string, answer int) *peer {
@@ -43,7 +50,12 @@ func newPeer(t *testing.T, user string, answer int) *peer {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, p.answer, "Answer", nil))
 	})
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		if p.unanswered.Add(1) > 1 {
+			p.overlapped.Store(true)
+		}
 		p.notify <- req
+		time.Sleep(time.Duration(p.holdNotify.Load()))
+		p.unanswered.Add(-1)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")

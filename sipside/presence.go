@@ -132,6 +132,26 @@ type presence struct {
 	wake     chan struct{}
 	reported map[string]string // presentity -> document last given to PresenceChanged
 	closed   bool              // shutting down: no new subscriptions, no Unwatch
+	// notifying holds the NOTIFY lane of each subscription that has a
+	// NOTIFY in flight, by subscription id (notify).
+	notifying map[string]*notifyLane
+}
+
+// notifyLane sends one subscription's NOTIFYs one at a time, in order: a
+// NOTIFY goes out when the previous one is answered, so the subscriber
+// never sees them overtake each other (a NOTIFY with a CSeq lower than
+// the last one is refused, RFC 3261 §12.2.2). Since a presence NOTIFY
+// carries the whole state, only the newest waits behind the one in
+// flight; a terminating NOTIFY is never replaced.
+type notifyLane struct {
+	next *queuedNotify // guarded by presence.mu
+	cseq uint32        // the last CSeq sent; only the lane's goroutine uses it
+}
+
+type queuedNotify struct {
+	presentity string
+	sub        subscription
+	state      string
 }
 
 func newPresence(opts Options) *presence {
@@ -147,6 +167,7 @@ func newPresence(opts Options) *presence {
 		queued:        make(map[presEvent]bool),
 		wake:          make(chan struct{}, 1),
 		reported:      make(map[string]string),
+		notifying:     make(map[string]*notifyLane),
 		changes:       opts.PresenceChanged != nil,
 		watches:       opts.RemotePresence != nil,
 	}
@@ -627,7 +648,7 @@ func (s *Server) handleSubscribe(ctx context.Context, req *sip.Request, tx sip.S
 	if exp == 0 {
 		state = "terminated;reason=timeout"
 	}
-	s.spawn(func() { s.sendNotify(presentity, &snapshot, state) })
+	s.notify(presentity, &snapshot, state)
 }
 
 // subscribeAllowed applies the per-source SUBSCRIBE rate limit before any
@@ -700,7 +721,7 @@ func (s *Server) Authorize(ctx context.Context, presentity, watcher string, allo
 		} else {
 			sub.pending = true // a rejected watcher is shown nothing
 		}
-		s.spawn(func() { s.sendNotify(presentity, sub, state) })
+		s.notify(presentity, sub, state)
 	}
 	s.log.Debug("presence authorization", "presentity", presentity, "watcher", watcher, "allowed", allowed, "subscriptions", len(changed))
 	return len(changed)
@@ -719,8 +740,7 @@ func (s *Server) notifyAll(presentity string) {
 	s.presence.mu.Unlock()
 	for i := range subs {
 		left := int(time.Until(subs[i].expires) / time.Second)
-		sub := &subs[i]
-		s.spawn(func() { s.sendNotify(presentity, sub, "active;expires="+strconv.Itoa(max(left, 1))) })
+		s.notify(presentity, &subs[i], "active;expires="+strconv.Itoa(max(left, 1)))
 	}
 }
 
@@ -736,14 +756,47 @@ func (s *Server) nextCSeq(presentity string, sub *subscription) uint32 {
 	return sub.cseq
 }
 
-// sendNotify sends one NOTIFY in the subscription's dialog; a 481 or no
-// answer ends the subscription (RFC 6665 §4.2.2).
-func (s *Server) sendNotify(presentity string, sub *subscription, state string) {
-	s.sendNotifyCtx(s.serveContext(), presentity, sub, state)
+// notify sends a NOTIFY with state in the subscription's dialog, after
+// the ones before it (notifyLane). It copies sub and does not block.
+func (s *Server) notify(presentity string, sub *subscription, state string) {
+	q := &queuedNotify{presentity: presentity, sub: *sub, state: state}
+	s.presence.mu.Lock()
+	if lane := s.presence.notifying[sub.id]; lane != nil {
+		if lane.next == nil || !strings.HasPrefix(lane.next.state, "terminated") {
+			lane.next = q
+		}
+		s.presence.mu.Unlock()
+		return
+	}
+	lane := &notifyLane{}
+	s.presence.notifying[sub.id] = lane
+	s.presence.mu.Unlock()
+	// At shutdown spawn runs nothing; deactivateAll sends the last
+	// NOTIFYs itself.
+	s.spawn(func() {
+		for q != nil {
+			lane.cseq = s.sendNotifyCtx(s.serveContext(), q.presentity, &q.sub, q.state, lane.cseq)
+			s.presence.mu.Lock()
+			q, lane.next = lane.next, nil
+			// A subscription that ended meanwhile (481, no answer,
+			// unsubscribe) gets no more state; its terminating NOTIFY
+			// is sent.
+			if q != nil && !strings.HasPrefix(q.state, "terminated") && s.presence.subs[q.presentity][q.sub.id] == nil {
+				q = nil
+			}
+			if q == nil {
+				delete(s.presence.notifying, sub.id)
+			}
+			s.presence.mu.Unlock()
+		}
+	})
 }
 
-// sendNotifyCtx is sendNotify bounded by ctx as well as ForwardTimeout.
-func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subscription, state string) {
+// sendNotifyCtx sends one NOTIFY in the subscription's dialog, bounded by
+// ctx as well as ForwardTimeout, with a CSeq above after; it returns the
+// CSeq it used. No answer, 481 and 4xx/6xx end the subscription (RFC
+// 6665 §4.2.2).
+func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subscription, state string, after uint32) uint32 {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
 	defer cancel()
 	var body []byte
@@ -755,10 +808,11 @@ func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subs
 		b, err := doc.Marshal()
 		if err != nil {
 			s.log.Error("presence document", "call_id", sub.callID, "method", "NOTIFY", "error", err)
-			return
+			return after
 		}
 		body = b
 	}
+	seq := max(s.nextCSeq(presentity, sub), after+1)
 	req := sip.NewRequest(sip.NOTIFY, sub.target)
 	from := &sip.FromHeader{Address: sub.local, Params: sip.NewParams()}
 	from.Params.Add("tag", sub.localTag)
@@ -768,7 +822,7 @@ func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subs
 	req.AppendHeader(to)
 	cid := sip.CallIDHeader(sub.callID)
 	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: s.nextCSeq(presentity, sub), MethodName: sip.NOTIFY})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.NOTIFY})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.AppendHeader(sip.NewHeader("Event", "presence"))
@@ -783,20 +837,21 @@ func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subs
 	s.route(ctx, req, "", "")
 	res, err := s.client.Do(ctx, req)
 	// The subscription ends on no answer, 481 and the 4xx/6xx refusals
-	// (RFC 6665 §4.2.2). A 5xx does not end it: NOTIFYs of one
-	// subscription may overtake each other, and the subscriber answers
-	// the older one 500 (RFC 3261 §12.2.2, a CSeq lower than the last).
+	// (RFC 6665 §4.2.2). A 5xx does not end it: it says the subscriber
+	// is overloaded or hit a fault, and the next NOTIFY may fare
+	// better.
 	if err != nil || res.StatusCode == 481 || res.StatusCode >= 300 && (res.StatusCode < 500 || res.StatusCode >= 600) && !strings.HasPrefix(state, "terminated") {
 		if err != nil {
 			s.log.Debug("notify failed", "call_id", sub.callID, "method", "NOTIFY", "error", err)
 			if s.serveContext().Err() != nil {
-				return // cut short by shutdown: deactivateAll ends the subscription
+				return seq // cut short by shutdown: deactivateAll ends the subscription
 			}
 		}
 		s.presence.mu.Lock()
 		s.presence.delSubLocked(presentity, sub.id)
 		s.presence.mu.Unlock()
 	}
+	return seq
 }
 
 // runPresence expires publications and subscriptions until ctx ends,
@@ -847,7 +902,7 @@ func (s *Server) runPresence(ctx context.Context) {
 			s.presence.mu.Unlock()
 		}
 		for _, g := range gone {
-			s.spawn(func() { s.sendNotify(g.presentity, &g.sub, "terminated;reason=timeout") })
+			s.notify(g.presentity, &g.sub, "terminated;reason=timeout")
 		}
 		for p := range changed {
 			s.notifyAll(p)
@@ -914,7 +969,7 @@ func (s *Server) deactivateAll() {
 	for i := range all {
 		e := &all[i]
 		e.sub.pending = true // no body: the subscription is over
-		wg.Go(func() { s.sendNotifyCtx(ctx, e.presentity, &e.sub, "terminated;reason=deactivated") })
+		wg.Go(func() { s.sendNotifyCtx(ctx, e.presentity, &e.sub, "terminated;reason=deactivated", 0) })
 	}
 	wg.Wait()
 	s.log.Debug("subscriptions deactivated at shutdown", "subscriptions", len(all))

@@ -130,6 +130,74 @@ func TestPresencePendingAuthorization(t *testing.T) {
 	}
 }
 
+// TestNotifyInOrder: a subscriber slow to answer gets one NOTIFY at a
+// time, in CSeq order, and the last one shows the presentity's latest
+// state. Approval and two changes of state come while the first NOTIFY
+// (pending) is still unanswered.
+func TestNotifyInOrder(t *testing.T) {
+	users := newUsers(t)
+	addUser(t, users, "alice", "example.com", "wonderland")
+	addUser(t, users, "bob", "example.com", "builder")
+	policy := policyFunc(func(_ context.Context, watcher, presentity string) (PolicyDecision, error) {
+		return PolicyPending, nil
+	})
+	ts := startServer(t, users, []string{"example.com"}, func(o *Options) { o.PresencePolicy = policy })
+	alice := newPeer(t, "alice", 200)
+	bob := newPeer(t, "bob", 200)
+	bob.holdNotify.Store(int64(300 * time.Millisecond))
+
+	res := authed(t, alice, publishReq(ts, "alice", "presence", "", openPIDF, 600), "alice", "wonderland")
+	if res.StatusCode != 200 {
+		t.Fatalf("PUBLISH: %d", res.StatusCode)
+	}
+	etag := res.GetHeader("SIP-ETag").Value()
+	if res := authed(t, bob, subscribeReq(ts, "bob", "alice", bob.contact, 600), "bob", "builder"); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	first := nextNotify(t, bob) // pending, and bob holds its answer
+	if state := noBodyState(t, first); !strings.HasPrefix(state, "pending") {
+		t.Fatalf("first NOTIFY: %q, want pending", state)
+	}
+	if n := ts.Authorize(context.Background(), "alice@example.com", "bob@example.com", true); n != 1 {
+		t.Fatalf("Authorize changed %d subscriptions, want 1", n)
+	}
+	closedPIDF := strings.Replace(openPIDF, "open", "closed", 1)
+	for _, body := range []string{closedPIDF, closedPIDF} {
+		res := authed(t, alice, publishReq(ts, "alice", "presence", etag, body, 600), "alice", "wonderland")
+		if res.StatusCode != 200 {
+			t.Fatalf("PUBLISH modify: %d", res.StatusCode)
+		}
+		etag = res.GetHeader("SIP-ETag").Value()
+	}
+
+	// Read NOTIFYs until bob has had none for a second.
+	last, open := first.CSeq().SeqNo, true
+	for {
+		var n *sip.Request
+		select {
+		case n = <-bob.notify:
+		case <-time.After(time.Second):
+		}
+		if n == nil {
+			break
+		}
+		if bob.overlapped.Load() {
+			t.Fatal("a NOTIFY arrived before the previous one was answered")
+		}
+		if seq := n.CSeq().SeqNo; seq <= last {
+			t.Fatalf("NOTIFY CSeq %d after %d", seq, last)
+		}
+		last = n.CSeq().SeqNo
+		var state string
+		if state, open = notifyState(t, n); !strings.HasPrefix(state, "active") {
+			t.Fatalf("NOTIFY after approval: state %q", state)
+		}
+	}
+	if open || last == first.CSeq().SeqNo {
+		t.Fatalf("bob's last NOTIFY (CSeq %d) does not show alice's latest state, closed", last)
+	}
+}
+
 // rawSubscribe is an unauthenticated SUBSCRIBE as a flooder sends it.
 func rawSubscribe(local, id string) []byte {
 	return []byte("SUBSCRIBE sip:alice@example.com SIP/2.0\r\n" +
