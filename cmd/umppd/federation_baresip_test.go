@@ -1,216 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/umpp/umpp/internal/testenv"
 )
 
 // Juliet on a real SIMPLE client: Debian's baresip 1.0.0 (baresip-core),
-// headless, driven over its ctrl_tcp module.
-
-const (
-	fedBaresipBinary  = "/usr/bin/baresip"
-	fedBaresipModules = "/usr/lib/baresip/modules"
-)
-
-// fedOutput collects a process's output while it runs.
-type fedOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *fedOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p) //nolint:wrapcheck // bytes.Buffer never fails
-}
-
-func (o *fedOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
-// baresipUser is one baresip process with one account, on its own
-// 127.0.0.x address, and a ctrl_tcp connection to it (netstring-framed
-// JSON: commands with a token, responses and UA events).
-type baresipUser struct {
-	out   *fedOutput
-	ctrl  net.Conn
-	mu    sync.Mutex
-	seen  []map[string]any // every event and response so far
-	token int
-}
-
-// startBaresipUser runs baresip bound to ip with account (a line of its
-// accounts file) and contacts (lines of its contacts file); dns is the
-// name server it is given.
-func startBaresipUser(t *testing.T, ip, dns, account string, contacts []string) *baresipUser {
-	t.Helper()
-	if _, err := os.Stat(fedBaresipBinary); err != nil {
-		if os.Getenv("UMPP_REQUIRE_PEERS") != "" {
-			t.Fatalf("%s not installed (%v); install Debian package baresip-core", fedBaresipBinary, err)
-		}
-		t.Skipf("%s not installed (%v); install Debian package baresip-core", fedBaresipBinary, err)
-	}
-	dir := t.TempDir()
-	// baresip listens for SIP on the port and for SIP over TLS on the
-	// next one: the control port must be neither.
-	sipPort := freePortOn(t, ip)
-	ctrlPort := freePortOn(t, ip)
-	for ctrlPort == sipPort || ctrlPort == sipPort+1 {
-		ctrlPort = freePortOn(t, ip)
-	}
-	config := strings.Join([]string{
-		"poll_method epoll",
-		"sip_listen " + net.JoinHostPort(ip, strconv.Itoa(sipPort)),
-		"dns_server " + dns,
-		"module_path " + fedBaresipModules,
-		// No audio or video: this user registers, publishes and
-		// subscribes to presence, and exchanges MESSAGEs.
-		"module_tmp account.so",
-		// stdio is the user interface: received MESSAGEs are printed
-		// there, as a user would read them.
-		"module stdio.so",
-		"module_app contact.so",
-		"module_app menu.so",
-		"module_app presence.so",
-		"module_app ctrl_tcp.so",
-		"ctrl_tcp_listen " + net.JoinHostPort(ip, strconv.Itoa(ctrlPort)),
-		"",
-	}, "\n")
-	for name, body := range map[string]string{
-		"config":   config,
-		"accounts": account + "\n",
-		"contacts": strings.Join(contacts, "\n") + "\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, fedBaresipBinary, "-f", dir, "-v", "-s", "-n", ip)
-	b := &baresipUser{out: &fedOutput{}}
-	cmd.Stdout, cmd.Stderr = b.out, b.out
-	// stdio reads keys from stdin; at end of input it would quit, so it
-	// gets a pipe nobody writes to.
-	stdin, keys, err := os.Pipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	cmd.Stdin = stdin
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start baresip: %v", err)
-	}
-	stdin.Close()
-	t.Cleanup(func() {
-		cancel() // SIGKILL
-		_ = cmd.Wait()
-		keys.Close()
-		if t.Failed() {
-			t.Logf("baresip output:\n%s", b.out.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", net.JoinHostPort(ip, strconv.Itoa(ctrlPort)))
-		if err == nil {
-			b.ctrl = c
-			t.Cleanup(func() { c.Close() })
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip ctrl_tcp did not come up: %v\n%s", err, b.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	go b.read(bufio.NewReader(b.ctrl))
-	return b
-}
-
-// read decodes ctrl_tcp's netstrings ("len:json,").
-func (b *baresipUser) read(r *bufio.Reader) {
-	for {
-		head, err := r.ReadString(':')
-		if err != nil {
-			return
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(head, ":")))
-		if err != nil || n < 0 || n > 1<<20 {
-			return
-		}
-		buf := make([]byte, n+1) // and the ','
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return
-		}
-		var m map[string]any
-		if json.Unmarshal(buf[:n], &m) != nil {
-			continue
-		}
-		b.mu.Lock()
-		b.seen = append(b.seen, m)
-		b.mu.Unlock()
-	}
-}
-
-// command runs a ctrl_tcp command and returns its response's data.
-func (b *baresipUser) command(t *testing.T, cmd, params string) string {
-	t.Helper()
-	b.mu.Lock()
-	b.token++
-	tok := "t" + strconv.Itoa(b.token)
-	b.mu.Unlock()
-	js, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": tok})
-	if _, err := fmt.Fprintf(b.ctrl, "%d:%s,", len(js), js); err != nil {
-		t.Fatalf("ctrl_tcp %s: %v", cmd, err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		b.mu.Lock()
-		for _, m := range b.seen {
-			if m["response"] == true && m["token"] == tok {
-				b.mu.Unlock()
-				data, _ := m["data"].(string)
-				return data
-			}
-		}
-		b.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no ctrl_tcp response to %s\n%s", cmd, b.out.String())
-	return ""
-}
-
-// waitOutput waits until baresip's output matches pattern.
-func (b *baresipUser) waitOutput(t *testing.T, what, pattern string) string {
-	t.Helper()
-	re := regexp.MustCompile(pattern)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindString(b.out.String()); m != "" {
-			return m
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("baresip never printed %s (%q):\n%s", what, pattern, b.out.String())
-	return ""
-}
+// headless, driven over its ctrl_tcp module (testenv.StartBaresip).
 
 // setSIPKey adds key = value to the [sip] table of s's configuration.
 func setSIPKey(t *testing.T, s *domainServer, key, value string) {
@@ -266,9 +67,13 @@ func TestFederationBaresipJuliet(t *testing.T) {
 		}
 	}, montague, capulets)
 
-	juliet := startBaresipUser(t, "127.0.0.5", dns.Addr,
-		`<sip:juliet@capulets.example.com;transport=udp>;auth_pass=balcony;outbound="sip:`+capulets.sipAddr()+`;transport=udp";regint=600;pubint=600`,
-		[]string{`"Romeo" <sip:romeo@montague.example.net>;presence=p2p`})
+	juliet := testenv.StartBaresip(t, testenv.BaresipOptions{
+		IP:       "127.0.0.5",
+		SIPPort:  freePortOn(t, "127.0.0.5"),
+		DNS:      dns.Addr,
+		Account:  `<sip:juliet@capulets.example.com;transport=udp>;auth_pass=balcony;outbound="sip:` + capulets.sipAddr() + `;transport=udp";regint=600;pubint=600`,
+		Contacts: []string{`"Romeo" <sip:romeo@montague.example.net>;presence=p2p`},
+	})
 	// ctrl_tcp relays events only to a client connected in time, and
 	// baresip registers as it starts: the REGISTER is watched on the
 	// wire.
@@ -298,12 +103,12 @@ func TestFederationBaresipJuliet(t *testing.T) {
 	// What Juliet sees: baresip's contact list shows Romeo online.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		list := juliet.command(t, "contacts", "")
+		list := juliet.Command(t, "contacts", "")
 		if regexp.MustCompile(`Online\S*\s+"?Romeo"?\s+<sip:romeo@montague\.example\.net`).MatchString(list) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("baresip's contacts never show Romeo online:\n%s\n%s", list, juliet.out.String())
+			t.Fatalf("baresip's contacts never show Romeo online:\n%s\n%s", list, juliet.Output())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -322,13 +127,13 @@ func TestFederationBaresipJuliet(t *testing.T) {
 	tap.waitSIP(t, "ACK", `^ACK `)
 	// capulets delivers it to baresip as a MESSAGE, which prints it.
 	tap.waitSIP(t, "MESSAGE to baresip", `^MESSAGE sip:juliet[^@\s]*@127\.0\.0\.5`, `But soft!`)
-	juliet.waitOutput(t, "Romeo's message", `romeo@montague\.example\.net[^\n]*: "But soft! What light through yonder window breaks\?"`)
+	juliet.WaitOutput(t, "Romeo's message", `romeo@montague\.example\.net[^\n]*: "But soft! What light through yonder window breaks\?"`)
 
 	// Juliet answers from baresip, to her current contact (Romeo):
 	// the same session carries it to Romeo's resource with the
 	// session's thread.
-	juliet.command(t, "contact_next", "")
-	juliet.command(t, "message", "Romeo, Romeo, wherefore art thou Romeo?")
+	juliet.Command(t, "contact_next", "")
+	juliet.Command(t, "message", "Romeo, Romeo, wherefore art thou Romeo?")
 	tap.waitSIP(t, "baresip's MESSAGE", `^MESSAGE sip:romeo@montague\.example\.net`, `wherefore art thou`)
 	tap.waitSIP(t, "200 to baresip's MESSAGE", `^SIP/2\.0 20\d `, `(?i)\nCSeq: *\d+ MESSAGE`, `(?i)\nTo:[^\n]*romeo@montague\.example\.net`)
 	reply := romeo.waitStanza(t, "Juliet's message", `<message[^>]*from="juliet@capulets\.example\.com/`, `wherefore art thou`)
@@ -341,7 +146,7 @@ func TestFederationBaresipJuliet(t *testing.T) {
 
 	// Juliet goes offline (baresip's presence_offline): PUBLISH
 	// closed, NOTIFY closed, and Romeo sees her unavailable.
-	juliet.command(t, "presence_offline", "")
+	juliet.Command(t, "presence_offline", "")
 	tap.waitSIP(t, "baresip's PUBLISH closed", `^PUBLISH sip:juliet@capulets\.example\.com`, `<basic>closed</basic>`)
 	tap.waitSIP(t, "NOTIFY with Juliet closed", `^NOTIFY `, `<basic>closed</basic>`, `entity="pres:juliet@capulets\.example\.com"`)
 	romeo.waitStanza(t, "Juliet unavailable", `<presence[^>]*from="juliet@capulets\.example\.com[^"]*"[^>]*type="unavailable"|<presence[^>]*type="unavailable"[^>]*from="juliet@capulets`)
