@@ -7,6 +7,11 @@
 //   - [StartKamailio] runs Debian's Kamailio as a peer domain's SIMPLE
 //     presence server (registrar, PUBLISH/SUBSCRIBE, MESSAGE relay).
 //   - [StartProsody] runs Debian's Prosody as a plain XMPP peer domain.
+//   - [StartBaresip] runs Debian's baresip as a headless SIP user agent,
+//     driven over its ctrl_tcp module, with what it prints kept for the
+//     test to read as a user would.
+//   - [XMPPClientSession] and [XMPPSend] use mellium's client without
+//     giving it a context that will be cancelled (see xmppclient.go).
 //   - [FreePort] finds a free port on a loopback address.
 //
 // A helper skips the test with a clear message when its program is not
