@@ -34,7 +34,6 @@ const testDomain = "example.test"
 // self-signed certificate.
 type testEnv struct {
 	t         testing.TB
-	dbPath    string
 	db        *sqlite.DB
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -67,20 +66,21 @@ func newTLS(t testing.TB) (server, client *tls.Config) {
 // options before New.
 func newEnv(t testing.TB, tweak func(*Options)) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, dbPath: filepath.Join(t.TempDir(), "umpp.db")}
+	e := &testEnv{t: t, db: openStore(t, filepath.Join(t.TempDir(), "umpp.db"))}
 	e.serverTLS, e.clientTLS = newTLS(t)
-	e.openDB()
 	e.start(tweak)
 	return e
 }
 
-func (e *testEnv) openDB() {
-	db, err := sqlite.Open(context.Background(), e.dbPath)
+// openStore opens the SQLite store at path until the test ends.
+func openStore(t testing.TB, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
-		e.t.Fatalf("open store: %v", err)
+		t.Fatalf("open store: %v", err)
 	}
-	e.db = db
-	e.t.Cleanup(func() { _ = db.Close() })
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 func (e *testEnv) start(tweak func(*Options)) {
@@ -107,11 +107,17 @@ func (e *testEnv) start(tweak func(*Options)) {
 	}
 	c2s, direct := srv.Addrs()
 	e.srv, e.c2s, e.direct = srv, c2s[0].String(), direct[0].String()
+	e.stop = serve(t, srv)
+}
+
+// serve runs srv until the returned stop is called, at the latest when
+// the test ends; stop reports Serve's error, and may be called again.
+func serve(t testing.TB, srv *Server) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	stopped := false
-	e.stop = func() {
+	stop = func() {
 		if stopped {
 			return
 		}
@@ -121,7 +127,8 @@ func (e *testEnv) start(tweak func(*Options)) {
 			t.Errorf("Serve: %v", err)
 		}
 	}
-	t.Cleanup(e.stop)
+	t.Cleanup(stop)
+	return stop
 }
 
 // testWriter sends server logs to the test log.

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/umpp/umpp/store/sqlite"
 )
 
 // fuzzConn feeds fixed input and discards output.
@@ -42,11 +40,7 @@ func FuzzS2SInbound(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	db, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { _ = db.Close() })
+	db := openStore(f, filepath.Join(f.TempDir(), "fuzz.db"))
 	id := newIdentity(f, capulets, net.ParseIP("127.0.0.3"))
 	srv, err := New(Options{Domains: []string{capulets}, Users: db, Rosters: db, Offline: db,
 		TLS: tlsConfigFor(id), DialbackSecret: []byte("fuzz secret"), S2SConnectTimeout: 50 * time.Millisecond})

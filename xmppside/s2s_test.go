@@ -95,11 +95,7 @@ func startHost(t testing.TB, hc hostConfig) *s2sHost {
 	self.AppendCertsFromPEM(h.id.pem)
 	h.clientTC = &tls.Config{RootCAs: self, ServerName: hc.domain}
 
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "umpp.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openStore(t, filepath.Join(t.TempDir(), "umpp.db"))
 	h.db = db
 	res := hc.resolver
 	if res == nil {
@@ -148,21 +144,7 @@ func startHost(t testing.TB, hc hostConfig) *s2sHost {
 	}
 	c2s, _ := srv.Addrs()
 	h.srv, h.c2s, h.s2sAddr = srv, c2s[0].String(), srv.S2SAddrs()[0].String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}
-	t.Cleanup(h.stop)
+	h.stop = serve(t, srv)
 	return h
 }
 
