@@ -451,9 +451,7 @@ func (s *Server) awaitAck(req *sip.Request, tx sip.ServerTransaction, res *sip.R
 // handleAck confirms the dialog a 2xx ACK belongs to; other ACKs are
 // absorbed (RFC 3261 §17.2.3: those for non-2xx never reach here).
 func (s *Server) handleAck(req *sip.Request) {
-	toTag, _ := req.To().Params.Get("tag")
-	fromTag, _ := req.From().Params.Get("tag")
-	d := s.dialogs.get(dialogKey(callID(req), toTag, fromTag))
+	d := s.dialogOf(req)
 	if d == nil {
 		s.log.Debug("ACK without dialog", "call_id", callID(req), "peer", req.Source())
 		return
@@ -461,17 +459,34 @@ func (s *Server) handleAck(req *sip.Request) {
 	d.ack(req.CSeq().SeqNo)
 }
 
-// handleBye ends a dialog at the peer's request (RFC 3261 §15.1.2).
-func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+// dialogOf returns the INVITE dialog an in-dialog request belongs to, or
+// nil.
+func (s *Server) dialogOf(req *sip.Request) *Dialog {
 	toTag, _ := req.To().Params.Get("tag")
 	fromTag, _ := req.From().Params.Get("tag")
-	d := s.dialogs.get(dialogKey(callID(req), toTag, fromTag))
+	return s.dialogs.get(dialogKey(callID(req), toTag, fromTag))
+}
+
+// inDialog returns the dialog of an in-dialog request whose CSeq is in
+// order; otherwise it answers 481 (no such dialog) or 500 (RFC 3261
+// §12.2.2) and returns nil.
+func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction) *Dialog {
+	d := s.dialogOf(req)
 	if d == nil {
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
+		return nil
 	}
 	if !d.remoteSeq(req.CSeq().SeqNo) {
 		s.reply(req, tx, 500, "Server Internal Error - CSeq out of order", sip.NewHeader("Retry-After", "1"))
+		return nil
+	}
+	return d
+}
+
+// handleBye ends a dialog at the peer's request (RFC 3261 §15.1.2).
+func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	d := s.inDialog(req, tx)
+	if d == nil {
 		return
 	}
 	s.reply(req, tx, 200, "OK")
@@ -482,15 +497,8 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 // dialog (RFC 3261 §14.2), e.g. a direction change. A failed re-INVITE
 // leaves the session as it was.
 func (s *Server) handleReInvite(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) {
-	toTag, _ := req.To().Params.Get("tag")
-	fromTag, _ := req.From().Params.Get("tag")
-	d := s.dialogs.get(dialogKey(callID(req), toTag, fromTag))
+	d := s.inDialog(req, tx)
 	if d == nil {
-		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	if !d.remoteSeq(req.CSeq().SeqNo) {
-		s.reply(req, tx, 500, "Server Internal Error - CSeq out of order", sip.NewHeader("Retry-After", "1"))
 		return
 	}
 	if !d.beginOffer() {
