@@ -382,27 +382,42 @@ type xmppUser struct {
 // certificate, SCRAM-SHA-256) and records its stanzas.
 func xmppConnect(t *testing.T, addr, local, domain, resource, password string) *xmppUser {
 	t.Helper()
-	tlsCfg := &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	return xmppLoginWith(t, addr, local, domain, resource, password, tlsCfg, sasl.ScramSha256)
+	return xmppLoginWith(t, addr, local, domain, resource, password, selfSignedTLS(domain), sasl.ScramSha256)
+}
+
+// selfSignedTLS is the client TLS configuration for one of our servers:
+// its certificate is generated and self-signed, so it is not verified.
+func selfSignedTLS(domain string) *tls.Config {
+	return &tls.Config{ServerName: domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // generated test certificate
 }
 
 // xmppLoginWith logs local@domain in at addr over STARTTLS with tlsCfg and
 // the SASL mechanism mech, and records the stanzas it receives.
 func xmppLoginWith(t *testing.T, addr, local, domain, resource, password string, tlsCfg *tls.Config, mech sasl.Mechanism) *xmppUser {
 	t.Helper()
-	origin, err := jid.New(local, domain, resource)
+	u, err := xmppDial(t, addr, local, domain, resource, password, tlsCfg, mech)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+// xmppDial is xmppLoginWith for goroutines other than the test's: it
+// returns its error.
+func xmppDial(t *testing.T, addr, local, domain, resource, password string, tlsCfg *tls.Config, mech sasl.Mechanism) (*xmppUser, error) {
+	origin, err := jid.New(local, domain, resource)
+	if err != nil {
+		return nil, err
+	}
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s, err := testenv.XMPPClientSession(nc, origin, 30*time.Second,
 		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, mech), xmpp.BindResource())
 	if err != nil {
 		nc.Close()
-		t.Fatalf("login %s: %v", origin, err)
+		return nil, fmt.Errorf("login %s: %w", origin, err)
 	}
 	u := &xmppUser{jid: s.LocalAddr().String(), s: s, stanzas: make(chan string, 256), done: make(chan struct{})}
 	go func() {
@@ -425,7 +440,7 @@ func xmppLoginWith(t *testing.T, addr, local, domain, resource, password string,
 		}))
 	}()
 	t.Cleanup(u.close)
-	return u
+	return u, nil
 }
 
 func (u *xmppUser) close() {
@@ -439,9 +454,17 @@ func (u *xmppUser) close() {
 
 func (u *xmppUser) send(t *testing.T, stanza string) {
 	t.Helper()
-	if err := testenv.XMPPSend(u.s, stanza, 10*time.Second); err != nil {
-		t.Fatalf("%s sends: %v", u.jid, err)
+	if err := u.trySend(stanza); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// trySend is send for goroutines other than the test's.
+func (u *xmppUser) trySend(stanza string) error {
+	if err := testenv.XMPPSend(u.s, stanza, 10*time.Second); err != nil {
+		return fmt.Errorf("%s sends: %w", u.jid, err)
+	}
+	return nil
 }
 
 // waitStanza waits for a received stanza matching every pattern.

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/tls"
-	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -14,13 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"mellium.im/sasl"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
-
-	"github.com/umpp/umpp/internal/testenv"
 )
 
 // metricsConfig writes a configuration (writeConfig's) whose metrics
@@ -50,95 +40,6 @@ func configWithMetrics(t *testing.T, dir, addr string) string {
 		t.Fatal(err)
 	}
 	return cfg
-}
-
-// xmppClient is a mellium client logged in to a daemon; received
-// message bodies arrive on bodies.
-type xmppClient struct {
-	s      *xmpp.Session
-	bodies chan string
-	done   chan struct{}
-}
-
-// xmppLogin logs user in over STARTTLS at addr (a self-signed
-// certificate: not verified) and serves its stream until cleanup.
-func xmppLogin(t *testing.T, addr, user, password string) *xmppClient {
-	t.Helper()
-	c, err := dialXMPP(t, addr, user, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// dialXMPP is xmppLogin for goroutines other than the test's: it returns
-// its error.
-func dialXMPP(t *testing.T, addr, user, password string) (*xmppClient, error) {
-	origin, err := jid.New(user, "montague.example.net", "")
-	if err != nil {
-		return nil, err
-	}
-	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	tlsCfg := &tls.Config{ServerName: "montague.example.net", InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	s, err := testenv.XMPPClientSession(nc, origin, 30*time.Second,
-		xmpp.StartTLS(tlsCfg), xmpp.SASL("", password, sasl.ScramSha256), xmpp.BindResource())
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("login %s: %w", user, err)
-	}
-	c := &xmppClient{s: s, bodies: make(chan string, 10), done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		_ = s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			if start.Name.Local != "message" {
-				return nil
-			}
-			var m struct {
-				Body string `xml:"body"`
-			}
-			if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(&m); err != nil {
-				return err
-			}
-			select {
-			case c.bodies <- m.Body:
-			default:
-			}
-			return nil
-		}))
-	}()
-	t.Cleanup(c.close)
-	return c, nil
-}
-
-func (c *xmppClient) close() {
-	_ = c.s.Close()
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-	}
-	_ = c.s.Conn().Close()
-}
-
-func (c *xmppClient) send(t *testing.T, to, body string) {
-	t.Helper()
-	c.sendRaw(t, fmt.Sprintf("<message xmlns='jabber:client' type='chat' to='%s'><body>%s</body></message>", to, body))
-}
-
-func (c *xmppClient) sendRaw(t *testing.T, stanza string) {
-	t.Helper()
-	if err := c.trySend(stanza); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (c *xmppClient) trySend(stanza string) error {
-	if err := testenv.XMPPSend(c.s, stanza, 10*time.Second); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	return nil
 }
 
 // scrape fetches base+path and returns the status and body.
@@ -208,19 +109,12 @@ func TestMetricsAfterExchange(t *testing.T) {
 		t.Errorf("before any login %s = %v; want 0", streams, got)
 	}
 
-	romeo := xmppLogin(t, c2s, "romeo", "pw-romeo")
-	juliet := xmppLogin(t, c2s, "juliet", "pw-juliet")
+	romeo := xmppConnect(t, c2s, "romeo", "montague.example.net", "", "pw-romeo")
+	juliet := xmppConnect(t, c2s, "juliet", "montague.example.net", "", "pw-juliet")
 	// To her full JID: delivered to that resource now, whatever her
 	// presence (RFC 6121 §8.5.3.1).
-	romeo.send(t, juliet.s.LocalAddr().String(), "wherefore")
-	select {
-	case b := <-juliet.bodies:
-		if b != "wherefore" {
-			t.Errorf("juliet got %q", b)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("juliet did not get romeo's message")
-	}
+	romeo.send(t, "<message type='chat' to='"+juliet.jid+"'><body>wherefore</body></message>")
+	juliet.waitStanza(t, "romeo's message", `<message[^>]*from="romeo@montague\.example\.net/`, `<body[^>]*>wherefore</body>`)
 
 	_, during := scrape(t, base+"/metrics")
 	if got := sample(t, during, streams); got != 2 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/sasl"
+
 	"github.com/umpp/umpp/internal/admin"
 )
 
@@ -87,7 +89,7 @@ func TestSnapshotsUnderLoadInProcess(t *testing.T) {
 	for _, u := range []string{"romeo", "juliet", "mercutio"} {
 		wg.Go(func() {
 			for range 3 {
-				c, err := dialXMPP(t, c2s, u, "pw")
+				c, err := xmppDial(t, c2s, u, "montague.example.net", "", "pw", selfSignedTLS("montague.example.net"), sasl.ScramSha256)
 				if err != nil {
 					t.Error(err)
 					return

@@ -36,7 +36,7 @@ func TestStatusRunningDaemon(t *testing.T) {
 		t.Errorf("admin socket mode %v; want 0600", fi.Mode().Perm())
 	}
 
-	romeo := xmppLogin(t, c2s, "romeo", "pw")
+	romeo := xmppConnect(t, c2s, "romeo", "montague.example.net", "", "pw")
 
 	tests := []struct {
 		args []string
