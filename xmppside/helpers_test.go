@@ -233,7 +233,15 @@ func (e *testEnv) login(user, password string, lo loginOpts) (*client, error) {
 		_ = nc.Close()
 		return nil, err
 	}
-	c := &client{t: e.t, jid: s.LocalAddr().String(), s: s, in: make(chan node, 100), done: make(chan error, 1)}
+	return serveClient(e.t, s), nil
+}
+
+// serveClient reads the logged-in session s until it ends: it answers
+// iq get and set (roster pushes, server queries) with an empty result
+// and queues every stanza for next and nextWhere. The session is closed
+// when the test ends.
+func serveClient(t testing.TB, s *xmpp.Session) *client {
+	c := &client{t: t, jid: s.LocalAddr().String(), s: s, in: make(chan node, 1000), done: make(chan error, 1)}
 	go func() {
 		c.done <- s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 			var n node
@@ -242,9 +250,14 @@ func (e *testEnv) login(user, password string, lo loginOpts) (*client, error) {
 				return err
 			}
 			if start.Name.Local == "iq" && (n.attr("type") == "get" || n.attr("type") == "set") {
-				// Answer roster pushes and server queries.
-				reply := fmt.Sprintf("<iq type='result' id='%s'/>", n.attr("id"))
-				go func() { _ = testenv.XMPPSend(s, reply, 5*time.Second) }()
+				reply := fmt.Sprintf("<iq type='result' id='%s' to='%s'/>", n.attr("id"), n.attr("from"))
+				if n.attr("from") == "" {
+					reply = fmt.Sprintf("<iq type='result' id='%s'/>", n.attr("id"))
+				}
+				// mellium serializes the handler's writes with Send.
+				if _, err := xmlstream.Copy(r, xml.NewDecoder(strings.NewReader(reply))); err != nil {
+					return err
+				}
 			}
 			select {
 			case c.in <- n:
@@ -255,8 +268,8 @@ func (e *testEnv) login(user, password string, lo loginOpts) (*client, error) {
 		}))
 		close(c.in)
 	}()
-	e.t.Cleanup(func() { c.close() })
-	return c, nil
+	t.Cleanup(c.close)
+	return c
 }
 
 func (e *testEnv) mustLogin(user, password, resource string) *client {

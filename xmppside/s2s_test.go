@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"mellium.im/sasl"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
@@ -187,34 +186,7 @@ func loginAt(t testing.TB, addr, full, password string, mech sasl.Mechanism, cfg
 		_ = nc.Close()
 		t.Fatalf("login %s: %v", origin, err)
 	}
-	c := &client{t: t, jid: s.LocalAddr().String(), s: s, in: make(chan node, 1000), done: make(chan error, 1)}
-	go func() {
-		c.done <- s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			var n node
-			d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r))
-			if err := d.Decode(&n); err != nil {
-				return err
-			}
-			if start.Name.Local == "iq" && (n.attr("type") == "get" || n.attr("type") == "set") {
-				reply := fmt.Sprintf("<iq type='result' id='%s' to='%s'/>", n.attr("id"), n.attr("from"))
-				if n.attr("from") == "" {
-					reply = fmt.Sprintf("<iq type='result' id='%s'/>", n.attr("id"))
-				}
-				if _, err := xmlstream.Copy(r, xml.NewDecoder(strings.NewReader(reply))); err != nil {
-					return err
-				}
-			}
-			select {
-			case c.in <- n:
-			default:
-				c.t.Errorf("%s: inbound buffer full", c.jid)
-			}
-			return nil
-		}))
-		close(c.in)
-	}()
-	t.Cleanup(c.close)
-	return c
+	return serveClient(t, s)
 }
 
 // linkAuth returns how the outbound link from local to remote
