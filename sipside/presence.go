@@ -775,7 +775,7 @@ func (s *Server) notify(presentity string, sub *subscription, state string) {
 	// NOTIFYs itself.
 	s.spawn(func() {
 		for q != nil {
-			lane.cseq = s.sendNotifyCtx(s.serveContext(), q.presentity, &q.sub, q.state, lane.cseq)
+			lane.cseq = s.sendNotify(s.serveContext(), q.presentity, &q.sub, q.state, lane.cseq)
 			s.presence.mu.Lock()
 			q, lane.next = lane.next, nil
 			// A subscription that ended meanwhile (481, no answer,
@@ -792,11 +792,11 @@ func (s *Server) notify(presentity string, sub *subscription, state string) {
 	})
 }
 
-// sendNotifyCtx sends one NOTIFY in the subscription's dialog, bounded by
+// sendNotify sends one NOTIFY in the subscription's dialog, bounded by
 // ctx as well as ForwardTimeout, with a CSeq above after; it returns the
 // CSeq it used. No answer, 481 and 4xx/6xx end the subscription (RFC
 // 6665 §4.2.2).
-func (s *Server) sendNotifyCtx(ctx context.Context, presentity string, sub *subscription, state string, after uint32) uint32 {
+func (s *Server) sendNotify(ctx context.Context, presentity string, sub *subscription, state string, after uint32) uint32 {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ForwardTimeout)
 	defer cancel()
 	var body []byte
@@ -969,7 +969,7 @@ func (s *Server) deactivateAll() {
 	for i := range all {
 		e := &all[i]
 		e.sub.pending = true // no body: the subscription is over
-		wg.Go(func() { s.sendNotifyCtx(ctx, e.presentity, &e.sub, "terminated;reason=deactivated", 0) })
+		wg.Go(func() { s.sendNotify(ctx, e.presentity, &e.sub, "terminated;reason=deactivated", 0) })
 	}
 	wg.Wait()
 	s.log.Debug("subscriptions deactivated at shutdown", "subscriptions", len(all))
