@@ -88,36 +88,52 @@ type wire struct {
 	r         *bufio.Reader
 }
 
+// dialWire opens a wire to server over transport (udp, tcp or tls) from
+// 127.0.0.1.
 func dialWire(t *testing.T, transport, server string) *wire {
 	t.Helper()
+	return dialWireFrom(t, transport, "127.0.0.1", server, nil)
+}
+
+// dialWireFrom is dialWire from a given local IP (127.0.0.x); over TLS it
+// presents cert, none when nil, and does not verify the server's
+// (generated) certificate.
+func dialWireFrom(t *testing.T, transport, localIP, server string, cert *tls.Certificate) *wire {
+	t.Helper()
 	w := &wire{t: t, transport: transport}
-	switch transport {
-	case "udp":
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if transport == "udp" {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(localIP, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { pc.Close() })
 		w.pc = pc
 		w.dst, err = net.ResolveUDPAddr("udp", server)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { pc.Close() })
-	case "tcp":
-		c, err := net.Dial("tcp", server)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.conn, w.r = c, bufio.NewReader(c)
-		t.Cleanup(func() { c.Close() })
-	case "tls":
-		c, err := tls.Dial("tcp", server, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // generated test certificate
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.conn, w.r = c, bufio.NewReader(c)
-		t.Cleanup(func() { c.Close() })
+		return w
 	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}
+	var c net.Conn
+	var err error
+	switch transport {
+	case "tcp":
+		c, err = d.Dial("tcp", server)
+	case "tls":
+		cfg := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // generated test certificate
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err = tls.DialWithDialer(d, "tcp", server, cfg)
+	default:
+		t.Fatalf("dialWire: unknown transport %q", transport)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	w.conn, w.r = c, bufio.NewReader(c)
 	return w
 }
 

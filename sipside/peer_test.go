@@ -1,11 +1,9 @@
 package sipside
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,49 +49,6 @@ func TestCertNamesDomain(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dialWireFrom is dialWire from a given local IP (127.0.0.x).
-func dialWireFrom(t *testing.T, transport, localIP, server string) *wire {
-	t.Helper()
-	w := &wire{t: t, transport: transport}
-	switch transport {
-	case "udp":
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(localIP, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.pc = pc
-		w.dst, err = net.ResolveUDPAddr("udp", server)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-	case "tcp":
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}
-		c, err := d.Dial("tcp", server)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.conn, w.r = c, bufio.NewReader(c)
-		t.Cleanup(func() { c.Close() })
-	}
-	return w
-}
-
-// dialWireTLS is dialWire over TLS presenting cert (none when nil).
-func dialWireTLS(t *testing.T, server string, cert *tls.Certificate) *wire {
-	t.Helper()
-	cfg := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // generated test certificate
-	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
-	}
-	c, err := tls.Dial("tcp", server, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &wire{t: t, transport: "tls", conn: c, r: bufio.NewReader(c)}
 }
 
 // peerRequests are the requests a peer server sends, as the draft prints
@@ -184,7 +139,7 @@ func TestPeerAuthByAddress(t *testing.T) {
 			if tc.transport == "tcp" {
 				server = ts.tcp
 			}
-			w := dialWireFrom(t, tc.transport, tc.src, server)
+			w := dialWireFrom(t, tc.transport, tc.src, server, nil)
 			w.send(completeDraft(peerRequest(t, tc.kind, tc.from), tc.transport, w.local(), newTag()))
 			r := w.final()
 			if r.StatusCode != tc.want || tc.reason != "" && r.Reason != tc.reason {
@@ -255,7 +210,7 @@ func TestPeerAuthByTLS(t *testing.T) {
 		{"no certificate", nil, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := dialWireTLS(t, ts.tls, tc.cert)
+			w := dialWireFrom(t, "tls", "127.0.0.1", ts.tls, tc.cert)
 			w.send(completeDraft(peerRequest(t, "SUBSCRIBE", ""), "tls", w.local(), newTag()))
 			if r := w.final(); r.StatusCode != tc.want {
 				t.Fatalf("got %d %s, want %d", r.StatusCode, r.Reason, tc.want)
